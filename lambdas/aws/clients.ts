@@ -1,0 +1,59 @@
+/**
+ * The only place SDK clients are built. Endpoint and credentials come from
+ * the standard AWS environment (AWS_ENDPOINT_URL, AWS_REGION, the credential
+ * chain) unless given; a custom endpoint implies path-style S3 addressing.
+ */
+import { S3Client } from "@aws-sdk/client-s3";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+export interface ClientOptions {
+  /** S3/SQS endpoint, e.g. the emulator. @default AWS_ENDPOINT_URL, else AWS */
+  readonly endpoint?: string | undefined;
+  readonly region?: string | undefined;
+  /** Sockets per client: at least the copies in flight. @default 256 */
+  readonly maxSockets?: number | undefined;
+  /** SDK attempts per call; the copier runs its own retries on top. @default 3 */
+  readonly maxAttempts?: number | undefined;
+}
+
+function common(options: ClientOptions) {
+  const endpoint = options.endpoint ?? process.env.AWS_ENDPOINT_URL;
+  const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
+  const maxSockets = options.maxSockets ?? 256;
+  return {
+    endpoint,
+    region,
+    ...(endpoint !== undefined && !credentialsConfigured() ? { credentials: EMULATOR_CREDENTIALS } : {}),
+    maxAttempts: options.maxAttempts ?? 3,
+    requestHandler: {
+      connectionTimeout: 5_000,
+      requestTimeout: 60_000,
+      httpAgent: { keepAlive: true, maxSockets },
+      httpsAgent: { keepAlive: true, maxSockets },
+    },
+  };
+}
+
+export function createS3Client(options: ClientOptions = {}): S3Client {
+  const base = common(options);
+  return new S3Client({ ...base, forcePathStyle: base.endpoint !== undefined });
+}
+
+export function createSqsClient(options: ClientOptions = {}): SQSClient {
+  return new SQSClient(common(options));
+}
+
+/** Emulators accept any credentials; used only with a custom endpoint and no credentials configured. */
+const EMULATOR_CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test" };
+
+/** Whether the standard chain has anything to find, short of instance metadata. */
+function credentialsConfigured(): boolean {
+  const env = process.env;
+  if (env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_WEB_IDENTITY_TOKEN_FILE) return true;
+  if (env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || env.AWS_CONTAINER_CREDENTIALS_FULL_URI) return true;
+  const aws = join(homedir(), ".aws");
+  return existsSync(env.AWS_SHARED_CREDENTIALS_FILE ?? join(aws, "credentials")) || existsSync(env.AWS_CONFIG_FILE ?? join(aws, "config"));
+}

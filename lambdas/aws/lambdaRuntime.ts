@@ -1,0 +1,23 @@
+/** Builds handler dependencies from the Lambda environment, once per cold start. */
+import { Logger } from "@aws-lambda-powertools/logger";
+import { configFromEnv, type PipelineConfig } from "../config.ts";
+import { ConfigError } from "../core/errors.ts";
+import { createS3Client, createSqsClient } from "./clients.ts";
+import { S3Ledger } from "./s3Ledger.ts";
+import { S3ObjectStore } from "./s3Store.ts";
+import { SqsMessageSink } from "./sqsSink.ts";
+
+export function lambdaDeps() {
+  const config: PipelineConfig = configFromEnv();
+  const ledgerBucket = process.env.LEDGER_BUCKET;
+  if (!ledgerBucket) throw new ConfigError("environment variable LEDGER_BUCKET is required");
+  const s3 = createS3Client({ maxSockets: config.copyConcurrency + 16 });
+  const sqs = createSqsClient();
+  return {
+    config,
+    store: new S3ObjectStore(s3),
+    sink: new SqsMessageSink(sqs, config.queues),
+    ledger: new S3Ledger(s3, ledgerBucket, process.env.LEDGER_PREFIX ?? ""),
+    logger: new Logger({ serviceName: "s3-fanout" }),
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * Typed configuration, read once at cold start. A missing or malformed
+ * variable throws ConfigError naming it.
+ */
+import { DEFAULT_BATCH_LIMITS, type BatchLimits } from "./core/batching.ts";
+import { DEFAULT_COPY_POLICY, type CopyPolicy } from "./core/copier.ts";
+import { ConfigError } from "./core/errors.ts";
+import type { QueueName } from "./core/ports.ts";
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function required(env: Env, name: string): string {
+  const value = env[name];
+  if (value === undefined || value === "") throw new ConfigError(`environment variable ${name} is required`);
+  return value;
+}
+
+function integer(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new ConfigError(`environment variable ${name} must be an integer >= ${min}, got "${raw}"`);
+  return value;
+}
+
+export interface PipelineConfig {
+  readonly queues: Readonly<Record<QueueName, string>>;
+  readonly limits: BatchLimits;
+  readonly listPageSize: number;
+  /** The list handler continues elsewhere when fewer ms than this remain. */
+  readonly listSafetyMs: number;
+  readonly copyConcurrency: number;
+  readonly copySafetyMs: number;
+  readonly copyPolicy: CopyPolicy;
+}
+
+export function configFromEnv(env: Env = process.env): PipelineConfig {
+  return {
+    queues: {
+      list: required(env, "LIST_QUEUE_URL"),
+      copy: required(env, "COPY_QUEUE_URL"),
+      listDlq: required(env, "LIST_DLQ_URL"),
+      copyDlq: required(env, "COPY_DLQ_URL"),
+    },
+    limits: {
+      maxKeys: integer(env, "BATCH_MAX_KEYS", DEFAULT_BATCH_LIMITS.maxKeys, 1),
+      maxBytes: integer(env, "BATCH_MAX_BYTES", DEFAULT_BATCH_LIMITS.maxBytes, 8 * 1024),
+    },
+    listPageSize: integer(env, "LIST_PAGE_SIZE", 1000, 1),
+    listSafetyMs: integer(env, "LIST_SAFETY_MS", 60_000),
+    copyConcurrency: integer(env, "COPY_CONCURRENCY", 64, 1),
+    copySafetyMs: integer(env, "COPY_SAFETY_MS", 20_000),
+    copyPolicy: {
+      triesPerDelivery: integer(env, "COPY_TRIES_PER_DELIVERY", DEFAULT_COPY_POLICY.triesPerDelivery, 1),
+      maxDeliveries: integer(env, "COPY_MAX_DELIVERIES", DEFAULT_COPY_POLICY.maxDeliveries, 1),
+      backoff: DEFAULT_COPY_POLICY.backoff,
+    },
+  };
+}

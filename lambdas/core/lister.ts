@@ -1,0 +1,96 @@
+/**
+ * Lists one key range page by page, emitting copy batches as it goes, and
+ * hands the rest of the range to a fresh invocation before its deadline.
+ * The caller acknowledges the message only after this resolves: by then the
+ * continuation and every copy batch are safely enqueued.
+ */
+import { type BatchLimits, packCopyBatches } from "./batching.ts";
+import { listBody, type ListTask } from "./messages.ts";
+import type { BatchRef, Ledger, ListedObject, ListPage, MessageSink, ObjectStore } from "./ports.ts";
+import { isPastEnd, type KeyRange, rangeContains } from "./ranges.ts";
+
+export interface ListerDeps {
+  readonly store: ObjectStore;
+  readonly sink: MessageSink;
+  readonly ledger: Ledger;
+  readonly limits: BatchLimits;
+  /** Keys per ListObjectsV2 page. @default 1000 */
+  readonly pageSize: number;
+  /** Milliseconds left before the invocation is cut off. */
+  readonly remainingMs: () => number;
+  /** Stop paging and continue elsewhere when fewer ms than this remain. */
+  readonly safetyMs: number;
+}
+
+export interface ListResult {
+  readonly listed: number;
+  readonly pages: number;
+  readonly batches: number;
+  /** The continuation's range when the range was handed on, else undefined. */
+  readonly continuedFrom?: string | undefined;
+}
+
+export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListResult> {
+  const { job, range } = task;
+  let token = task.token;
+  let startAfter = range.startAfter;
+  let listed = 0;
+  let pages = 0;
+  const emitted: BatchRef[] = [];
+
+  for (;;) {
+    const page = await listPage(deps, job.source.bucket, job.source.prefix, startAfter, token);
+    pages++;
+    const inRange: ListedObject[] = [];
+    let pastEnd = false;
+    for (const o of page.objects) {
+      if (isPastEnd(range, o.key)) {
+        pastEnd = true;
+        break;
+      }
+      if (rangeContains(range, o.key) && o.key.startsWith(job.source.prefix)) inRange.push(o);
+    }
+    if (inRange.length > 0) {
+      const batches = packCopyBatches(job, inRange, deps.limits);
+      await deps.sink.send("copy", batches);
+      for (const b of batches) emitted.push({ batchId: b.batchId, keys: b.keys, bytes: b.bytes });
+      listed += inRange.length;
+    }
+    const last = page.objects.at(-1);
+    if (pastEnd || page.nextToken === undefined) {
+      await deps.ledger.recordPortion({ jobId: job.id, range, listed, batches: emitted, continued: false });
+      return { listed, pages, batches: emitted.length };
+    }
+    if (last !== undefined) startAfter = last.key;
+    token = page.nextToken;
+    if (deps.remainingMs() < deps.safetyMs) {
+      const rest: KeyRange = { startAfter, endAt: range.endAt };
+      await deps.sink.send("list", [{ body: listBody({ job, range: rest, token, hop: task.hop + 1 }) }]);
+      const done: KeyRange = { startAfter: range.startAfter, endAt: startAfter };
+      await deps.ledger.recordPortion({ jobId: job.id, range: done, listed, batches: emitted, continued: true });
+      return { listed, pages, batches: emitted.length, continuedFrom: startAfter };
+    }
+  }
+}
+
+/** Pages by token when there is one; a token S3 refuses falls back to StartAfter. */
+async function listPage(
+  deps: ListerDeps,
+  bucket: string,
+  prefix: string,
+  startAfter: string | undefined,
+  token: string | undefined,
+): Promise<ListPage> {
+  const maxKeys = deps.pageSize;
+  if (token === undefined) return deps.store.listPage({ bucket, prefix, startAfter, maxKeys });
+  try {
+    return await deps.store.listPage({ bucket, prefix, token, maxKeys });
+  } catch (err) {
+    if (startAfter !== undefined && isInvalidArgument(err)) return deps.store.listPage({ bucket, prefix, startAfter, maxKeys });
+    throw err;
+  }
+}
+
+function isInvalidArgument(err: unknown): boolean {
+  return typeof err === "object" && err !== null && (err as { name?: unknown }).name === "InvalidArgument";
+}

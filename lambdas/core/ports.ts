@@ -1,0 +1,92 @@
+/**
+ * The narrow ports domain code talks through. Adapters over the AWS SDK live
+ * in lambdas/aws; tests hand in fakes.
+ */
+import type { ErrorInfo } from "./retry.ts";
+import type { KeyRange } from "./ranges.ts";
+
+export interface ListedObject {
+  readonly key: string;
+  readonly size: number;
+  readonly etag?: string | undefined;
+}
+
+export interface ListPageRequest {
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly startAfter?: string | undefined;
+  readonly token?: string | undefined;
+  readonly maxKeys: number;
+}
+
+export interface ListPage {
+  /** Keys in S3 (UTF-8 byte) order, already decoded. */
+  readonly objects: readonly ListedObject[];
+  readonly nextToken?: string | undefined;
+}
+
+export interface CopyRequest {
+  readonly sourceBucket: string;
+  readonly sourceKey: string;
+  readonly destinationBucket: string;
+  readonly destinationKey: string;
+  readonly size: number;
+  readonly etag?: string | undefined;
+}
+
+export interface ObjectStore {
+  listPage(request: ListPageRequest): Promise<ListPage>;
+  copy(request: CopyRequest): Promise<void>;
+}
+
+export type QueueName = "list" | "copy" | "listDlq" | "copyDlq";
+
+export interface OutgoingMessage {
+  readonly body: string;
+  readonly delaySeconds?: number | undefined;
+}
+
+/** Sends messages; resolves only when every one is accepted, else throws. */
+export interface MessageSink {
+  send(queue: QueueName, messages: readonly OutgoingMessage[]): Promise<void>;
+}
+
+export interface BatchRef {
+  readonly batchId: string;
+  readonly keys: number;
+  readonly bytes: number;
+}
+
+/** A stretch of a range that a list invocation finished, with what it emitted. */
+export interface PortionRecord {
+  readonly jobId: string;
+  readonly range: KeyRange;
+  readonly listed: number;
+  readonly batches: readonly BatchRef[];
+  /** True when the rest of the range was re-enqueued as a continuation. */
+  readonly continued: boolean;
+}
+
+export interface KeyFailure {
+  readonly key: string;
+  readonly size: number;
+  readonly error: ErrorInfo;
+  readonly attempts: number;
+}
+
+/** What became of one copy batch; retried keys live on in `children`. */
+export interface BatchOutcome {
+  readonly jobId: string;
+  readonly batchId: string;
+  readonly copied: number;
+  readonly copiedBytes: number;
+  readonly vanished: readonly string[];
+  readonly failed: readonly KeyFailure[];
+  readonly children: readonly BatchRef[];
+}
+
+/** The job's accounting. Records are idempotent: a repeat overwrites. */
+export interface Ledger {
+  recordPortion(record: PortionRecord): Promise<void>;
+  recordBatch(outcome: BatchOutcome): Promise<void>;
+}

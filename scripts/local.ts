@@ -1,0 +1,99 @@
+/**
+ * npm run local -- --source s3://BUCKET[/PREFIX] --dest s3://BUCKET[/PREFIX] [--endpoint URL] [--json]
+ * Runs one whole job in this process. Exits 0 only when every listed key was
+ * copied (keys deleted from the source meanwhile are reported as vanished).
+ */
+import { UsageError } from "../lambdas/core/errors.ts";
+import { EXIT, endpointUrl, parseCommandArgs, positiveInt, runCommand } from "./lib/cli.ts";
+import { jobProgress } from "./lib/progress.ts";
+import { formatS3Url, parseS3Url } from "./lib/s3url.ts";
+import { runLocalJob } from "./local/job.ts";
+
+const USAGE = `usage: npm run local -- --source s3://BUCKET[/PREFIX] --dest s3://BUCKET[/PREFIX] [--endpoint URL] [--json]
+  --source URL            what to copy (every key under the prefix)
+  --dest URL              where to; the source prefix is replaced by this prefix
+  --endpoint URL          S3/SQS endpoint (default: AWS_ENDPOINT_URL, else AWS)
+  --region REGION         (default: AWS_REGION, else us-east-1)
+  --list-concurrency N    concurrent list invocations (default 4)
+  --copy-invocations N    concurrent copy invocations (default 4)
+  --copy-concurrency N    copies in flight per copy invocation (default 64)
+  --list-timeout-ms N     list invocation timeout; it continues itself before it (default 60000)
+  --copy-timeout-ms N     copy invocation timeout (default 60000)
+  --json                  last stdout line is a JSON summary
+  --quiet                 no progress display
+  --verbose               handler logs (JSON) on stdout`;
+
+async function main(): Promise<number> {
+  const args = parseCommandArgs(
+    process.argv.slice(2),
+    {
+      source: { type: "string" },
+      dest: { type: "string" },
+      endpoint: { type: "string" },
+      region: { type: "string" },
+      "list-concurrency": { type: "string" },
+      "copy-invocations": { type: "string" },
+      "copy-concurrency": { type: "string" },
+      "list-timeout-ms": { type: "string" },
+      "copy-timeout-ms": { type: "string" },
+      json: { type: "boolean", default: false },
+      quiet: { type: "boolean", default: false },
+      verbose: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    USAGE,
+  );
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  if (!args.source) throw new UsageError(`--source is required\n${USAGE}`);
+  if (!args.dest) throw new UsageError(`--dest is required\n${USAGE}`);
+  const source = parseS3Url(args.source, "--source");
+  const destination = parseS3Url(args.dest, "--dest");
+  const endpoint = endpointUrl(args.endpoint);
+  const progress = jobProgress(!args.quiet);
+  const result = await runLocalJob({
+    source,
+    destination,
+    endpoint,
+    region: args.region,
+    listConcurrency: positiveInt(args["list-concurrency"], "list-concurrency", 4),
+    copyInvocations: positiveInt(args["copy-invocations"], "copy-invocations", 4),
+    copyConcurrency: positiveInt(args["copy-concurrency"], "copy-concurrency", 64),
+    listTimeoutMs: positiveInt(args["list-timeout-ms"], "list-timeout-ms", 60_000),
+    copyTimeoutMs: positiveInt(args["copy-timeout-ms"], "copy-timeout-ms", 60_000),
+    logLevel: args.verbose ? "INFO" : "SILENT",
+    onProgress: (s) => progress.update(s),
+  });
+  progress.stop();
+  const ok = result.complete && result.failed === 0;
+  process.stderr.write(
+    `${ok ? "done" : "INCOMPLETE"}: job ${result.jobId} ${formatS3Url(source)} -> ${formatS3Url(destination)}: ` +
+      `listed ${result.listed}, copied ${result.copied}, vanished ${result.vanished}, failed ${result.failed}, ` +
+      `${result.bytes} bytes in ${result.seconds.toFixed(1)} s\n`,
+  );
+  for (const f of result.failures.slice(0, 20)) process.stderr.write(`failed: ${JSON.stringify(f.key)} ${f.error.code}: ${f.error.message}\n`);
+  if (!result.complete) process.stderr.write(`not proven complete: ${result.pendingBatches} batch(es) without an outcome, ranges covered: ${result.rangesCovered}\n`);
+  for (const url of result.keptQueues) process.stderr.write(`kept DLQ with messages: ${url}\n`);
+  if (args.json) {
+    process.stdout.write(
+      `${JSON.stringify({
+        jobId: result.jobId,
+        complete: result.complete,
+        listed: result.listed,
+        copied: result.copied,
+        skipped: result.skipped,
+        vanished: result.vanished,
+        failed: result.failed,
+        bytes: result.bytes,
+        seconds: Number(result.seconds.toFixed(3)),
+        ranges: result.ranges,
+        dlq: result.dlq,
+      })}\n`,
+    );
+  }
+  return ok ? EXIT.ok : EXIT.failed;
+}
+
+await runCommand(main);

@@ -1,0 +1,208 @@
+/**
+ * Runs one whole job in this process: the real handlers, driven from real
+ * queues by the local event-source runner, against any S3/SQS endpoint.
+ * The job ends when the ledger proves it complete, or when nothing is left
+ * in flight that could complete it.
+ */
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { LogLevel } from "@aws-lambda-powertools/logger/types";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
+import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
+import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
+import type { PipelineConfig } from "../../lambdas/config.ts";
+import { createCopyHandler } from "../../lambdas/copy/handler.ts";
+import { DEFAULT_BATCH_LIMITS, type BatchLimits } from "../../lambdas/core/batching.ts";
+import { DEFAULT_COPY_POLICY, type CopyPolicy } from "../../lambdas/core/copier.ts";
+import { InMemoryLedger, type JobSummary } from "../../lambdas/core/ledger.ts";
+import { type JobRef, listBody, type S3Location } from "../../lambdas/core/messages.ts";
+import type { KeyFailure, ObjectStore } from "../../lambdas/core/ports.ts";
+import { DEFAULT_SPLIT_POINTS, seedRanges } from "../../lambdas/core/ranges.ts";
+import { newJobId } from "../../lambdas/core/selection.ts";
+import { createListHandler } from "../../lambdas/list/handler.ts";
+import { preflight } from "../lib/preflight.ts";
+import { createJobQueues, deleteQueues, queueDepth } from "./queues.ts";
+import { EventSourceRunner } from "./runner.ts";
+
+export interface LocalJobOptions {
+  readonly source: S3Location;
+  readonly destination: S3Location;
+  /** @default AWS_ENDPOINT_URL, else real AWS */
+  readonly endpoint?: string | undefined;
+  readonly region?: string | undefined;
+  readonly jobId?: string | undefined;
+  /** Concurrent list invocations. @default 4 */
+  readonly listConcurrency?: number;
+  /** Concurrent copy invocations. @default 4 */
+  readonly copyInvocations?: number;
+  /** Copy messages per copy invocation (1-10). @default 10 */
+  readonly copyBatchSize?: number;
+  /** Copies in flight per copy invocation. @default 64 */
+  readonly copyConcurrency?: number;
+  /** List invocation timeout; short values exercise continuation. @default 60000 */
+  readonly listTimeoutMs?: number;
+  /** Continue elsewhere when fewer ms remain. @default a fifth of listTimeoutMs */
+  readonly listSafetyMs?: number;
+  readonly copyTimeoutMs?: number;
+  readonly pageSize?: number;
+  readonly limits?: BatchLimits;
+  readonly copyPolicy?: CopyPolicy;
+  readonly splitPoints?: readonly string[];
+  /** SQS visibility timeout. @default 6 x the longer function timeout */
+  readonly visibilityTimeoutSeconds?: number;
+  readonly maxReceiveCount?: number;
+  readonly logLevel?: LogLevel;
+  /** Called about every pollMs with the ledger's view. */
+  readonly onProgress?: (summary: JobSummary) => void;
+  readonly pollMs?: number;
+  /** Declares the job stuck after this long with no progress and empty queues. @default 10000 */
+  readonly stallMs?: number;
+  /** Wraps the S3 port, e.g. to inject faults in tests. */
+  readonly wrapStore?: (store: ObjectStore) => ObjectStore;
+  readonly s3?: S3Client;
+  readonly sqs?: SQSClient;
+  /** Keep the queues after the job (they are deleted by default unless a DLQ holds messages). */
+  readonly keepQueues?: boolean;
+}
+
+export interface LocalJobResult extends JobSummary {
+  readonly jobId: string;
+  readonly seconds: number;
+  readonly ranges: number;
+  readonly failures: readonly KeyFailure[];
+  readonly vanishedKeys: readonly string[];
+  readonly dlq: { readonly list: number; readonly copy: number };
+  /** DLQ URLs kept for inspection when they hold messages. */
+  readonly keptQueues: readonly string[];
+}
+
+export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobResult> {
+  const started = performance.now();
+  const jobId = options.jobId ?? newJobId();
+  const listTimeoutMs = options.listTimeoutMs ?? 60_000;
+  const copyTimeoutMs = options.copyTimeoutMs ?? 60_000;
+  const copyConcurrency = options.copyConcurrency ?? 64;
+  const copyInvocations = options.copyInvocations ?? 4;
+  const clientOptions = { endpoint: options.endpoint, region: options.region, maxSockets: copyConcurrency * copyInvocations + 32 };
+  const s3 = options.s3 ?? createS3Client(clientOptions);
+  const sqs = options.sqs ?? createSqsClient(clientOptions);
+
+  await preflight(s3, options.source, options.destination);
+
+  const queues = await createJobQueues(sqs, jobId, {
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? Math.ceil((6 * Math.max(listTimeoutMs, copyTimeoutMs)) / 1000),
+    maxReceiveCount: options.maxReceiveCount ?? 5,
+  });
+  const config: PipelineConfig = {
+    queues: { list: queues.list.url, copy: queues.copy.url, listDlq: queues.listDlq.url, copyDlq: queues.copyDlq.url },
+    limits: options.limits ?? DEFAULT_BATCH_LIMITS,
+    listPageSize: options.pageSize ?? 1000,
+    listSafetyMs: options.listSafetyMs ?? Math.floor(listTimeoutMs / 5),
+    copyConcurrency,
+    copySafetyMs: Math.floor(copyTimeoutMs / 5),
+    copyPolicy: options.copyPolicy ?? DEFAULT_COPY_POLICY,
+  };
+  const ledger = new InMemoryLedger();
+  const baseStore = new S3ObjectStore(s3);
+  const store = options.wrapStore ? options.wrapStore(baseStore) : baseStore;
+  const sink = new SqsMessageSink(sqs, config.queues);
+  const logger = new Logger({ serviceName: "s3-fanout-local", logLevel: options.logLevel ?? "ERROR" });
+  const deps = { store, sink, ledger, config, logger };
+
+  const job: JobRef = { id: jobId, source: options.source, destination: options.destination };
+  const seeds = seedRanges(options.source.prefix, options.splitPoints ?? DEFAULT_SPLIT_POINTS);
+  await sink.send(
+    "list",
+    seeds.map((range) => ({ body: listBody({ job, range, hop: 0 }) })),
+  );
+
+  const onError = (where: string, err: unknown) => logger.warn("runner error", { where, error: String(err) });
+  const runners = [
+    new EventSourceRunner({
+      sqs,
+      queueUrl: queues.list.url,
+      queueArn: queues.list.arn,
+      handler: createListHandler(deps),
+      functionName: `s3-fanout-${jobId}-list`,
+      batchSize: 1,
+      concurrency: options.listConcurrency ?? 4,
+      timeoutMs: listTimeoutMs,
+      onError,
+    }),
+    new EventSourceRunner({
+      sqs,
+      queueUrl: queues.copy.url,
+      queueArn: queues.copy.arn,
+      handler: createCopyHandler(deps),
+      functionName: `s3-fanout-${jobId}-copy`,
+      batchSize: options.copyBatchSize ?? 10,
+      concurrency: copyInvocations,
+      timeoutMs: copyTimeoutMs,
+      onError,
+    }),
+  ];
+  for (const r of runners) r.start();
+
+  let summary: JobSummary;
+  let dlq = { list: 0, copy: 0 };
+  try {
+    summary = await waitForCompletion(ledger, sqs, queues, options);
+  } finally {
+    await Promise.all(runners.map((r) => r.stop()));
+  }
+  dlq = {
+    list: await queueDepth(sqs, queues.listDlq.url),
+    copy: await queueDepth(sqs, queues.copyDlq.url),
+  };
+  summary = ledger.summary();
+  const keptQueues: string[] = [];
+  if (!options.keepQueues) {
+    const toDelete = [queues.list, queues.copy];
+    if (dlq.list === 0) toDelete.push(queues.listDlq);
+    else keptQueues.push(queues.listDlq.url);
+    if (dlq.copy === 0) toDelete.push(queues.copyDlq);
+    else keptQueues.push(queues.copyDlq.url);
+    await deleteQueues(sqs, toDelete);
+  }
+  return {
+    ...summary,
+    jobId,
+    seconds: (performance.now() - started) / 1000,
+    ranges: summary.portions,
+    failures: ledger.failures(),
+    vanishedKeys: ledger.vanishedKeys(),
+    dlq,
+    keptQueues,
+  };
+}
+
+/** Polls the ledger until it proves completion, or until the job is stuck. */
+async function waitForCompletion(
+  ledger: InMemoryLedger,
+  sqs: SQSClient,
+  queues: Awaited<ReturnType<typeof createJobQueues>>,
+  options: LocalJobOptions,
+): Promise<JobSummary> {
+  const pollMs = options.pollMs ?? 200;
+  const stallMs = options.stallMs ?? 10_000;
+  let lastChange = Date.now();
+  let lastKey = "";
+  for (;;) {
+    const summary = ledger.summary();
+    options.onProgress?.(summary);
+    if (summary.complete) return summary;
+    const key = `${summary.portions}/${summary.copied}/${summary.failed}/${summary.vanished}/${summary.pendingBatches}`;
+    if (key !== lastKey) {
+      lastKey = key;
+      lastChange = Date.now();
+    } else if (Date.now() - lastChange > stallMs) {
+      // No progress for a while: if nothing is queued or in flight, nothing can finish the job.
+      const inFlight = (await queueDepth(sqs, queues.list.url)) + (await queueDepth(sqs, queues.copy.url));
+      if (inFlight === 0) return summary;
+      lastChange = Date.now();
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+

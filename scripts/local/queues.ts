@@ -1,0 +1,65 @@
+/** Creates and removes a job's four queues for the local runtime. */
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
+import type { QueueName } from "../../lambdas/core/ports.ts";
+
+export interface JobQueue {
+  readonly url: string;
+  readonly arn: string;
+}
+
+export type JobQueues = Readonly<Record<QueueName, JobQueue>>;
+
+export interface QueueSettings {
+  readonly visibilityTimeoutSeconds: number;
+  /** Receives before SQS moves a message to its DLQ. */
+  readonly maxReceiveCount: number;
+}
+
+async function create(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<JobQueue> {
+  const created = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+  const url = created.QueueUrl;
+  if (!url) throw new Error(`CreateQueue returned no URL for ${name}`);
+  const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }));
+  const arn = attrs.Attributes?.QueueArn;
+  if (!arn) throw new Error(`queue ${name} has no ARN`);
+  return { url, arn };
+}
+
+export async function createJobQueues(sqs: SQSClient, jobId: string, settings: QueueSettings): Promise<JobQueues> {
+  const retention = String(14 * 24 * 3600);
+  const listDlq = await create(sqs, `s3-fanout-${jobId}-list-dlq`, { MessageRetentionPeriod: retention });
+  const copyDlq = await create(sqs, `s3-fanout-${jobId}-copy-dlq`, { MessageRetentionPeriod: retention });
+  const work = (dlq: JobQueue) => ({
+    VisibilityTimeout: String(settings.visibilityTimeoutSeconds),
+    MessageRetentionPeriod: retention,
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: settings.maxReceiveCount }),
+  });
+  const list = await create(sqs, `s3-fanout-${jobId}-list`, work(listDlq));
+  const copy = await create(sqs, `s3-fanout-${jobId}-copy`, work(copyDlq));
+  return { list, copy, listDlq, copyDlq };
+}
+
+/** Visible, in-flight and delayed messages of a queue. */
+export async function queueDepth(sqs: SQSClient, url: string): Promise<number> {
+  const out = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
+    }),
+  );
+  const a = out.Attributes ?? {};
+  return (
+    Number(a.ApproximateNumberOfMessages ?? 0) +
+    Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) +
+    Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
+  );
+}
+
+export async function deleteQueues(sqs: SQSClient, queues: readonly JobQueue[]): Promise<void> {
+  await Promise.all(queues.map((q) => sqs.send(new DeleteQueueCommand({ QueueUrl: q.url }))));
+}

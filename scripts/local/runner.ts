@@ -1,0 +1,183 @@
+/**
+ * A local stand-in for Lambda's SQS event source mapping: long-polls a queue,
+ * hands batches to a handler with a Lambda-like context and deadline, and
+ * deletes only the messages the handler did not report as failed. Visibility
+ * timeouts and DLQ redrive are left to the SQS server, as on AWS.
+ */
+import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SqsBatchHandler } from "../../lambdas/list/handler.ts";
+
+export interface EventSourceOptions {
+  readonly sqs: SQSClient;
+  readonly queueUrl: string;
+  readonly queueArn: string;
+  readonly handler: SqsBatchHandler;
+  readonly functionName: string;
+  /** Messages per invocation, 1-10. */
+  readonly batchSize: number;
+  /** Concurrent invocations (Lambda's maximum concurrency). */
+  readonly concurrency: number;
+  /** The invocation's timeout: the context's deadline. */
+  readonly timeoutMs: number;
+  /** Long-poll wait. @default 1 */
+  readonly waitTimeSeconds?: number;
+  readonly onError?: (where: string, err: unknown) => void;
+}
+
+export interface RunnerStats {
+  invocations: number;
+  messages: number;
+  failedMessages: number;
+  timeouts: number;
+  errors: number;
+}
+
+export class InvocationTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`invocation timed out after ${ms} ms`);
+    this.name = "InvocationTimeoutError";
+  }
+}
+
+export class EventSourceRunner {
+  readonly stats: RunnerStats = { invocations: 0, messages: 0, failedMessages: 0, timeouts: 0, errors: 0 };
+  private readonly abort = new AbortController();
+  private workers: Promise<void>[] = [];
+
+  constructor(private readonly options: EventSourceOptions) {
+    if (options.batchSize < 1 || options.batchSize > 10) throw new RangeError("batchSize must be 1-10");
+  }
+
+  start(): void {
+    for (let i = 0; i < this.options.concurrency; i++) this.workers.push(this.work(i));
+  }
+
+  /** Stops polling; invocations in progress finish (as on Lambda). */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.all(this.workers);
+  }
+
+  private async work(worker: number): Promise<void> {
+    const { sqs, queueUrl } = this.options;
+    let errorStreak = 0;
+    while (!this.abort.signal.aborted) {
+      let messages: Message[];
+      try {
+        const out = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: this.options.batchSize,
+            WaitTimeSeconds: this.options.waitTimeSeconds ?? 1,
+            MessageSystemAttributeNames: ["All"],
+            MessageAttributeNames: ["All"],
+          }),
+          { abortSignal: this.abort.signal },
+        );
+        messages = out.Messages ?? [];
+        errorStreak = 0;
+      } catch (err) {
+        if (this.abort.signal.aborted) return;
+        this.stats.errors++;
+        this.options.onError?.("receive", err);
+        await delay(Math.min(5_000, 100 * 2 ** errorStreak++));
+        continue;
+      }
+      if (messages.length > 0) await this.invoke(worker, messages);
+    }
+  }
+
+  private async invoke(worker: number, messages: Message[]): Promise<void> {
+    const { handler, timeoutMs } = this.options;
+    const deadline = Date.now() + timeoutMs;
+    const event: SQSEvent = { Records: messages.map((m) => this.toRecord(m)) };
+    this.stats.invocations++;
+    this.stats.messages += messages.length;
+    let failed: Set<string>;
+    try {
+      const response = await withDeadline(handler(event, this.context(worker, deadline)), deadline, timeoutMs);
+      failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    } catch (err) {
+      // A thrown error or a timeout fails the whole batch, as on Lambda.
+      if (err instanceof InvocationTimeoutError) this.stats.timeouts++;
+      this.options.onError?.("invoke", err);
+      failed = new Set(messages.map((m) => m.MessageId ?? ""));
+    }
+    this.stats.failedMessages += failed.size;
+    const done = messages.filter((m) => !failed.has(m.MessageId ?? ""));
+    if (done.length > 0) await this.delete(done);
+  }
+
+  private async delete(messages: Message[]): Promise<void> {
+    const entries = messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? "" }));
+    for (let tryNo = 0; tryNo < 5; tryNo++) {
+      try {
+        const out = await this.options.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: this.options.queueUrl, Entries: entries }));
+        if ((out.Failed ?? []).length === 0) return;
+      } catch (err) {
+        this.options.onError?.("delete", err);
+      }
+      await delay(100 * 2 ** tryNo);
+    }
+    // Undeleted messages come back after their visibility timeout: a duplicate, not a loss.
+    this.stats.errors++;
+  }
+
+  private toRecord(m: Message): SQSRecord {
+    const attrs = m.Attributes ?? {};
+    return {
+      messageId: m.MessageId ?? "",
+      receiptHandle: m.ReceiptHandle ?? "",
+      body: m.Body ?? "",
+      attributes: {
+        ApproximateReceiveCount: attrs.ApproximateReceiveCount ?? "1",
+        SentTimestamp: attrs.SentTimestamp ?? String(Date.now()),
+        SenderId: attrs.SenderId ?? "local",
+        ApproximateFirstReceiveTimestamp: attrs.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+      },
+      messageAttributes: {},
+      md5OfBody: m.MD5OfBody ?? "",
+      eventSource: "aws:sqs",
+      eventSourceARN: this.options.queueArn,
+      awsRegion: this.options.queueArn.split(":")[3] ?? "us-east-1",
+    };
+  }
+
+  private context(worker: number, deadline: number): Context {
+    const name = this.options.functionName;
+    const requestId = `local-${name}-${worker}-${this.stats.invocations}`;
+    return {
+      callbackWaitsForEmptyEventLoop: false,
+      functionName: name,
+      functionVersion: "$LATEST",
+      invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${name}`,
+      memoryLimitInMB: "1024",
+      awsRequestId: requestId,
+      logGroupName: `/aws/lambda/${name}`,
+      logStreamName: `local/${worker}`,
+      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+      done: () => undefined,
+      fail: () => undefined,
+      succeed: () => undefined,
+    };
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Races the handler against its deadline; the late promise is left to finish on its own. */
+async function withDeadline<T>(work: Promise<T>, deadline: number, timeoutMs: number): Promise<T> {
+  work.catch(() => undefined); // a late rejection must not crash the process
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new InvocationTimeoutError(timeoutMs)), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
