@@ -2,8 +2,8 @@
  * Typed configuration, read once at cold start. A missing or malformed
  * variable throws ConfigError naming it.
  */
-import { DEFAULT_BATCH_LIMITS, type BatchLimits } from "./core/batching.ts";
-import { DEFAULT_COPY_POLICY, type CopyPolicy } from "./core/copier.ts";
+import { type BatchLimits, DEFAULT_BATCH_LIMITS } from "./core/batching.ts";
+import { type CopyPolicy, DEFAULT_COPY_POLICY } from "./core/copier.ts";
 import { ConfigError } from "./core/errors.ts";
 import type { QueueName } from "./core/ports.ts";
 
@@ -19,7 +19,8 @@ function integer(env: Env, name: string, fallback: number, min = 0): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new ConfigError(`environment variable ${name} must be an integer >= ${min}, got "${raw}"`);
+  if (!Number.isInteger(value) || value < min)
+    throw new ConfigError(`environment variable ${name} must be an integer >= ${min}, got "${raw}"`);
   return value;
 }
 

@@ -3,8 +3,9 @@
  * thousand objects (every awkward key included), copies it with the real
  * handlers through the local runtime, and verifies every object.
  */
-import { UsageError } from "../lambdas/core/errors.ts";
+
 import { createS3Client } from "../lambdas/aws/clients.ts";
+import { UsageError } from "../lambdas/core/errors.ts";
 import { EXIT, parseCommandArgs, positiveInt, runCommand } from "./lib/cli.ts";
 import { startEmulator } from "./lib/emulator.ts";
 import { jobProgress } from "./lib/progress.ts";
@@ -30,7 +31,9 @@ async function main(): Promise<number> {
     const s3 = createS3Client({ endpoint: emulator.endpoint });
     const keys = [...awkwardKeys(), ...generatedKeys(count)];
     const objects = keys.map(seedObject);
-    process.stderr.write(`emulator on ${emulator.endpoint}; seeding s3://demo-source with ${objects.length} objects (${awkwardKeys().length} awkward keys)...\n`);
+    process.stderr.write(
+      `emulator on ${emulator.endpoint}; seeding s3://demo-source with ${objects.length} objects (${awkwardKeys().length} awkward keys)...\n`,
+    );
     await ensureBucket(s3, "demo-source");
     await ensureBucket(s3, "demo-destination");
     await putObjects(s3, "demo-source", objects);

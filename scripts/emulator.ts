@@ -12,7 +12,9 @@ async function main(): Promise<number> {
   }
   const emulator = await startEmulator(positiveInt(args.port, "port", 4566));
   process.stdout.write(`emulator listening on ${emulator.endpoint} (S3 and SQS); Ctrl-C to stop\n`);
-  process.stdout.write(`  export AWS_ENDPOINT_URL=${emulator.endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1\n`);
+  process.stdout.write(
+    `  export AWS_ENDPOINT_URL=${emulator.endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1\n`,
+  );
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);

@@ -73,8 +73,12 @@ async function main(): Promise<number> {
       `listed ${result.listed}, copied ${result.copied}, vanished ${result.vanished}, failed ${result.failed}, ` +
       `${result.bytes} bytes in ${result.seconds.toFixed(1)} s\n`,
   );
-  for (const f of result.failures.slice(0, 20)) process.stderr.write(`failed: ${JSON.stringify(f.key)} ${f.error.code}: ${f.error.message}\n`);
-  if (!result.complete) process.stderr.write(`not proven complete: ${result.pendingBatches} batch(es) without an outcome, ranges covered: ${result.rangesCovered}\n`);
+  for (const f of result.failures.slice(0, 20))
+    process.stderr.write(`failed: ${JSON.stringify(f.key)} ${f.error.code}: ${f.error.message}\n`);
+  if (!result.complete)
+    process.stderr.write(
+      `not proven complete: ${result.pendingBatches} batch(es) without an outcome, ranges covered: ${result.rangesCovered}\n`,
+    );
   for (const url of result.keptQueues) process.stderr.write(`kept DLQ with messages: ${url}\n`);
   if (args.json) {
     process.stdout.write(

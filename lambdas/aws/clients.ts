@@ -3,11 +3,12 @@
  * the standard AWS environment (AWS_ENDPOINT_URL, AWS_REGION, the credential
  * chain) unless given; a custom endpoint implies path-style S3 addressing.
  */
-import { S3Client } from "@aws-sdk/client-s3";
-import { SQSClient } from "@aws-sdk/client-sqs";
+
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SQSClient } from "@aws-sdk/client-sqs";
 
 export interface ClientOptions {
   /** S3/SQS endpoint, e.g. the emulator. @default AWS_ENDPOINT_URL, else AWS */

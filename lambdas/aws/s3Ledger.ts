@@ -3,8 +3,9 @@
  * per batch outcome, under `<prefix>jobs/<jobId>/`. Writes are idempotent:
  * the object name is derived from the record's identity.
  */
-import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+
 import { createHash } from "node:crypto";
+import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { asciiJson } from "../core/messages.ts";
 import type { BatchOutcome, Ledger, PortionRecord } from "../core/ports.ts";
 

@@ -20,9 +20,7 @@ export class S3ObjectStore implements ObjectStore {
     );
     const decode = out.EncodingType === "url" ? decodeS3ListKey : (k: string) => k;
     return {
-      objects: (out.Contents ?? []).flatMap((c) =>
-        c.Key === undefined ? [] : [{ key: decode(c.Key), size: c.Size ?? 0, etag: c.ETag }],
-      ),
+      objects: (out.Contents ?? []).flatMap((c) => (c.Key === undefined ? [] : [{ key: decode(c.Key), size: c.Size ?? 0, etag: c.ETag }])),
       nextToken: out.IsTruncated ? out.NextContinuationToken : undefined,
     };
   }

@@ -9,7 +9,15 @@ import { type BatchLimits, packCopyBatches } from "./batching.ts";
 import type { AdaptiveLimiter } from "./limiter.ts";
 import { type CopyItem, type CopyTask, failureBody } from "./messages.ts";
 import type { BatchRef, KeyFailure, Ledger, MessageSink, ObjectStore } from "./ports.ts";
-import { type BackoffPolicy, classifyError, type ErrorClass, type ErrorInfo, backoffDelay, errorInfo, redeliveryDelaySeconds } from "./retry.ts";
+import {
+  type BackoffPolicy,
+  backoffDelay,
+  classifyError,
+  type ErrorClass,
+  type ErrorInfo,
+  errorInfo,
+  redeliveryDelaySeconds,
+} from "./retry.ts";
 
 export interface CopyPolicy {
   /** Tries of one key within one invocation. @default 4 */
@@ -139,7 +147,10 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
     if (items.length === 0) return;
     const batches = packCopyBatches(task.job, items, deps.limits, attempt, task.batchId);
     const delaySeconds = attempt > task.attempt ? redeliveryDelaySeconds(task.attempt, deps.random) : 0;
-    await deps.sink.send("copy", batches.map((b) => ({ body: b.body, delaySeconds })));
+    await deps.sink.send(
+      "copy",
+      batches.map((b) => ({ body: b.body, delaySeconds })),
+    );
     for (const b of batches) children.push({ batchId: b.batchId, keys: b.keys, bytes: b.bytes });
   };
   await requeue(retry, attempts);

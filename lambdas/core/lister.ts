@@ -5,7 +5,7 @@
  * continuation and every copy batch are safely enqueued.
  */
 import { type BatchLimits, packCopyBatches } from "./batching.ts";
-import { listBody, type ListTask } from "./messages.ts";
+import { type ListTask, listBody } from "./messages.ts";
 import type { BatchRef, Ledger, ListedObject, ListPage, MessageSink, ObjectStore } from "./ports.ts";
 import { isPastEnd, type KeyRange, rangeContains } from "./ranges.ts";
 

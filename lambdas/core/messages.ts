@@ -4,8 +4,8 @@
  * rest of the code only sees real keys.
  */
 import * as v from "valibot";
-import { decodeKey, encodeKey } from "./keyCodec.ts";
 import { MalformedMessageError } from "./errors.ts";
+import { decodeKey, encodeKey } from "./keyCodec.ts";
 import type { KeyRange } from "./ranges.ts";
 import type { ErrorInfo } from "./retry.ts";
 
@@ -128,7 +128,12 @@ export function copyBodyFromWire(job: JobRef, batchId: string, attempt: number, 
 }
 
 export function copyBody(task: CopyTask): string {
-  return copyBodyFromWire(task.job, task.batchId, task.attempt, task.items.map((i) => JSON.stringify(copyItemWire(i))));
+  return copyBodyFromWire(
+    task.job,
+    task.batchId,
+    task.attempt,
+    task.items.map((i) => JSON.stringify(copyItemWire(i))),
+  );
 }
 
 function parseJson(body: string): unknown {

@@ -2,8 +2,9 @@
  * The narrow ports domain code talks through. Adapters over the AWS SDK live
  * in lambdas/aws; tests hand in fakes.
  */
-import type { ErrorInfo } from "./retry.ts";
+
 import type { KeyRange } from "./ranges.ts";
+import type { ErrorInfo } from "./retry.ts";
 
 export interface ListedObject {
   readonly key: string;

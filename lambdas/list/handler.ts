@@ -1,17 +1,15 @@
 /**
  * SQS -> lister. Each record is one key range. A record fails (and comes
  * back after its visibility timeout) only when listing or enqueueing failed;
- * a malformed record is poison: parked in the list DLQ with its reason and
- * acknowledged, never retried.
+ * a malformed record is poison, parked in the list DLQ.
  */
-import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Logger } from "@aws-lambda-powertools/logger";
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { MalformedMessageError } from "../core/errors.ts";
-import { listRange } from "../core/lister.ts";
-import { parseListBody, poisonBody } from "../core/messages.ts";
-import type { Ledger, MessageSink, ObjectStore } from "../core/ports.ts";
+import type { Context } from "aws-lambda";
 import type { PipelineConfig } from "../config.ts";
+import { listRange } from "../core/lister.ts";
+import { parseListBody } from "../core/messages.ts";
+import type { Ledger, MessageSink, ObjectStore } from "../core/ports.ts";
+import { type SqsBatchHandler, sqsBatchHandler } from "../sqsBatch.ts";
 
 export interface ListHandlerDeps {
   readonly store: ObjectStore;
@@ -21,35 +19,25 @@ export interface ListHandlerDeps {
   readonly logger: Logger;
 }
 
-export type SqsBatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
-
 export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
   const { config, logger } = deps;
-  return async (event, context) => {
-    const recordHandler = async (record: SQSRecord) => {
-      let task;
-      try {
-        task = parseListBody(record.body);
-      } catch (err) {
-        if (!(err instanceof MalformedMessageError)) throw err;
-        logger.error("poison list message", { messageId: record.messageId, reason: err.message });
-        await deps.sink.send("listDlq", [{ body: poisonBody(err.message, record.body) }]);
-        return;
-      }
-      const result = await listRange(task, {
-        store: deps.store,
-        sink: deps.sink,
-        ledger: deps.ledger,
-        limits: config.limits,
-        pageSize: config.listPageSize,
-        remainingMs: () => context.getRemainingTimeInMillis(),
-        safetyMs: config.listSafetyMs,
-      });
-      logger.info("range listed", { messageId: record.messageId, jobId: task.job.id, hop: task.hop, ...result });
-    };
-    return processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
-      context,
-      throwOnFullBatchFailure: false,
-    });
-  };
+  return (event, context: Context) =>
+    sqsBatchHandler({
+      parse: parseListBody,
+      sink: deps.sink,
+      dlq: "listDlq",
+      logger,
+      handle: async (task, record) => {
+        const result = await listRange(task, {
+          store: deps.store,
+          sink: deps.sink,
+          ledger: deps.ledger,
+          limits: config.limits,
+          pageSize: config.listPageSize,
+          remainingMs: () => context.getRemainingTimeInMillis(),
+          safetyMs: config.listSafetyMs,
+        });
+        logger.info("range listed", { messageId: record.messageId, jobId: task.job.id, hop: task.hop, ...result });
+      },
+    })(event, context);
 }

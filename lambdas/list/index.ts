@@ -1,7 +1,8 @@
 /** Lambda entry point of the list function. */
 import type { Context, SQSEvent } from "aws-lambda";
 import { lambdaDeps } from "../aws/lambdaRuntime.ts";
-import { createListHandler, type SqsBatchHandler } from "./handler.ts";
+import type { SqsBatchHandler } from "../sqsBatch.ts";
+import { createListHandler } from "./handler.ts";
 
 let built: SqsBatchHandler | undefined;
 

@@ -1,5 +1,5 @@
 /** Shared plumbing of the operator commands: argument errors, exit codes, output. */
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import { S3FanoutError, UsageError } from "../../lambdas/core/errors.ts";
 import { errorInfo } from "../../lambdas/core/retry.ts";
 

@@ -1,7 +1,8 @@
 /** Seeds a bucket with known objects (demo, tests, bench) and checks copies of them. */
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 
 export interface SeedObject {
   readonly key: string;

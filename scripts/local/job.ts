@@ -13,8 +13,8 @@ import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
 import type { PipelineConfig } from "../../lambdas/config.ts";
 import { createCopyHandler } from "../../lambdas/copy/handler.ts";
-import { DEFAULT_BATCH_LIMITS, type BatchLimits } from "../../lambdas/core/batching.ts";
-import { DEFAULT_COPY_POLICY, type CopyPolicy } from "../../lambdas/core/copier.ts";
+import { type BatchLimits, DEFAULT_BATCH_LIMITS } from "../../lambdas/core/batching.ts";
+import { type CopyPolicy, DEFAULT_COPY_POLICY } from "../../lambdas/core/copier.ts";
 import { InMemoryLedger, type JobSummary } from "../../lambdas/core/ledger.ts";
 import { type JobRef, listBody, type S3Location } from "../../lambdas/core/messages.ts";
 import type { KeyFailure, ObjectStore } from "../../lambdas/core/ports.ts";
@@ -205,4 +205,3 @@ async function waitForCompletion(
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }
-

@@ -1,10 +1,5 @@
 /** Creates and removes a job's four queues for the local runtime. */
-import {
-  CreateQueueCommand,
-  DeleteQueueCommand,
-  GetQueueAttributesCommand,
-  type SQSClient,
-} from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { QueueName } from "../../lambdas/core/ports.ts";
 
 export interface JobQueue {

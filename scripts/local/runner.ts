@@ -6,7 +6,7 @@
  */
 import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
-import type { SqsBatchHandler } from "../../lambdas/list/handler.ts";
+import type { SqsBatchHandler } from "../../lambdas/sqsBatch.ts";
 
 export interface EventSourceOptions {
   readonly sqs: SQSClient;
