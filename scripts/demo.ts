@@ -15,11 +15,11 @@ import { runLocalJob } from "./local/job.ts";
 const USAGE = "usage: npm run demo -- [--objects N] [--json]   (default 3000 generated objects plus every awkward key)";
 
 async function main(): Promise<number> {
-  const args = parseCommandArgs(
-    process.argv.slice(2),
-    { objects: { type: "string" }, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h" } },
-    USAGE,
-  );
+  const args = parseCommandArgs(process.argv.slice(2), {
+    objects: { type: "string" },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h" },
+  });
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.ok;

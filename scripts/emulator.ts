@@ -5,7 +5,7 @@ import { startEmulator } from "./lib/emulator.ts";
 const USAGE = "usage: npm run emulator -- [--port N]   (default port 4566)";
 
 async function main(): Promise<number> {
-  const args = parseCommandArgs(process.argv.slice(2), { port: { type: "string" }, help: { type: "boolean", short: "h" } }, USAGE);
+  const args = parseCommandArgs(process.argv.slice(2), { port: { type: "string" }, help: { type: "boolean", short: "h" } });
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.ok;

@@ -24,31 +24,27 @@ const USAGE = `usage: npm run local -- --source s3://BUCKET[/PREFIX] --dest s3:/
   --verbose               handler logs (JSON) on stdout`;
 
 async function main(): Promise<number> {
-  const args = parseCommandArgs(
-    process.argv.slice(2),
-    {
-      source: { type: "string" },
-      dest: { type: "string" },
-      endpoint: { type: "string" },
-      region: { type: "string" },
-      "list-concurrency": { type: "string" },
-      "copy-invocations": { type: "string" },
-      "copy-concurrency": { type: "string" },
-      "list-timeout-ms": { type: "string" },
-      "copy-timeout-ms": { type: "string" },
-      json: { type: "boolean", default: false },
-      quiet: { type: "boolean", default: false },
-      verbose: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    USAGE,
-  );
+  const args = parseCommandArgs(process.argv.slice(2), {
+    source: { type: "string" },
+    dest: { type: "string" },
+    endpoint: { type: "string" },
+    region: { type: "string" },
+    "list-concurrency": { type: "string" },
+    "copy-invocations": { type: "string" },
+    "copy-concurrency": { type: "string" },
+    "list-timeout-ms": { type: "string" },
+    "copy-timeout-ms": { type: "string" },
+    json: { type: "boolean", default: false },
+    quiet: { type: "boolean", default: false },
+    verbose: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  });
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  if (!args.source) throw new UsageError(`--source is required\n${USAGE}`);
-  if (!args.dest) throw new UsageError(`--dest is required\n${USAGE}`);
+  if (!args.source) throw new UsageError("--source s3://BUCKET[/PREFIX] is required (see --help)");
+  if (!args.dest) throw new UsageError("--dest s3://BUCKET[/PREFIX] is required (see --help)");
   const source = parseS3Url(args.source, "--source");
   const destination = parseS3Url(args.dest, "--dest");
   const endpoint = endpointUrl(args.endpoint);

@@ -6,11 +6,12 @@ import { errorInfo } from "../../lambdas/core/retry.ts";
 /** Exit codes: 0 done, 1 the job or check failed, 2 bad usage, 3 could not run (endpoint, access). */
 export const EXIT = { ok: 0, failed: 1, usage: 2, error: 3 } as const;
 
-export function parseCommandArgs<T extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: T, usage: string) {
+export function parseCommandArgs<T extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: T) {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (err) {
-    throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
+    const message = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    throw new UsageError(`${message} (see --help)`);
   }
 }
 

@@ -1,0 +1,492 @@
+/**
+ * The copy handler over the real S3 and SQS adapters, with the SDK clients'
+ * `send` mocked: what it asks S3 to copy, how it retries, what it re-enqueues
+ * or parks in the DLQ, what it records, and which records it reports failed.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { CopyObjectCommand, type CopyObjectCommandInput, NoSuchKey } from "@aws-sdk/client-s3";
+import { SendMessageBatchCommand, type SendMessageBatchCommandInput } from "@aws-sdk/client-sqs";
+import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
+import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
+import type { PipelineConfig } from "../../lambdas/config.ts";
+import { createCopyHandler } from "../../lambdas/copy/handler.ts";
+import { decodeKey } from "../../lambdas/core/keyCodec.ts";
+import { AdaptiveLimiter } from "../../lambdas/core/limiter.ts";
+import { type CopyItem, type CopyTask, copyBody, type JobRef, listBody, parseCopyBody } from "../../lambdas/core/messages.ts";
+import {
+  fakeContext,
+  gate,
+  mockedClients,
+  parseJsonObject,
+  QUEUE_URLS,
+  RecordingLedger,
+  s3Error,
+  sentTo,
+  settleEventLoop,
+  silentLogger,
+  sqsEvent,
+  sqsRecord,
+  testConfig,
+  testJob,
+} from "./support/harness.ts";
+
+function setup(config: PipelineConfig = testConfig(), limiter?: AdaptiveLimiter) {
+  const clients = mockedClients();
+  const ledger = new RecordingLedger();
+  const handler = createCopyHandler({
+    store: new S3ObjectStore(clients.s3),
+    sink: new SqsMessageSink(clients.sqs, config.queues),
+    ledger,
+    config,
+    logger: silentLogger(),
+    limiter,
+  });
+  return { ...clients, ledger, handler };
+}
+
+function copyTask(job: JobRef, items: readonly CopyItem[], extra: { attempt?: number; batchId?: string } = {}): CopyTask {
+  return { job, batchId: extra.batchId ?? "batch-1", attempt: extra.attempt ?? 0, items };
+}
+
+function items(...keys: string[]): CopyItem[] {
+  return keys.map((key, i) => ({ key, size: 10 * (i + 1), etag: `"etag-${i}"` }));
+}
+
+function copyCalls(s3Mock: ReturnType<typeof setup>["s3Mock"]): CopyObjectCommandInput[] {
+  return s3Mock.commandCalls(CopyObjectCommand).map((c) => c.args[0].input);
+}
+
+function callsFor(s3Mock: ReturnType<typeof setup>["s3Mock"], destinationKey: string): number {
+  return copyCalls(s3Mock).filter((c) => c.Key === destinationKey).length;
+}
+
+/** Parsed copy DLQ records, with their key decoded. */
+function dlqRecords(sqsMock: ReturnType<typeof setup>["sqsMock"]) {
+  return sentTo(sqsMock, QUEUE_URLS.copyDlq).map((m) => {
+    const record = parseJsonObject(m.body);
+    const error = record.error;
+    return {
+      type: record.type,
+      key: typeof record.key === "string" ? decodeKey(record.key) : undefined,
+      attempts: record.attempts,
+      batch: record.batch,
+      code: typeof error === "object" && error !== null && "code" in error ? error.code : undefined,
+      status: typeof error === "object" && error !== null && "status" in error ? error.status : undefined,
+    };
+  });
+}
+
+describe("copy handler", () => {
+  describe("copying", () => {
+    it("copies each key server-side with a URL-encoded CopySource and metadata carried over", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      s3Mock.on(CopyObjectCommand).resolves({});
+      const body = copyBody(copyTask(testJob(), items("a b+c%20d")));
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(body)), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.deepEqual(copyCalls(s3Mock), [
+        { Bucket: "dst", Key: "a b+c%20d", CopySource: "src/a%20b%2Bc%2520d", MetadataDirective: "COPY" },
+      ]);
+      assert.equal(sqsMock.commandCalls(SendMessageBatchCommand).length, 0);
+      assert.deepEqual(
+        ledger.batchRecords.map((o) => [o.batchId, o.copied, o.copiedBytes, o.failed.length, o.vanished.length, o.children.length]),
+        [["batch-1", 1, 10, 0, 0, 0]],
+      );
+    });
+
+    it("rewrites the source prefix to the destination prefix and keeps slashes in CopySource", async () => {
+      // Prepare
+      const { s3Mock, handler } = setup();
+      s3Mock.on(CopyObjectCommand).resolves({});
+      const job = testJob({ sourcePrefix: "in/", destinationPrefix: "archive/2024/" });
+      const body = copyBody(copyTask(job, items("in/a b", "in/dir/é😀", "in/ctl\u0001?#&")));
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(body)), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      const byKey = new Map(copyCalls(s3Mock).map((c) => [c.Key, c]));
+      assert.deepEqual(
+        [...byKey.keys()].sort(),
+        ["archive/2024/a b", "archive/2024/ctl\u0001?#&", "archive/2024/dir/é😀"],
+      );
+      assert.equal(byKey.get("archive/2024/a b")?.CopySource, "src/in/a%20b");
+      assert.equal(byKey.get("archive/2024/dir/é😀")?.CopySource, "src/in/dir/%C3%A9%F0%9F%98%80");
+      assert.equal(byKey.get("archive/2024/ctl\u0001?#&")?.CopySource, "src/in/ctl%01%3F%23%26");
+      assert.ok(copyCalls(s3Mock).every((c) => c.Bucket === "dst" && c.MetadataDirective === "COPY"));
+    });
+
+    it("parks a key outside the job's source prefix in the DLQ without copying it", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, handler } = setup();
+      s3Mock.on(CopyObjectCommand).resolves({});
+      const body = copyBody(copyTask(testJob({ sourcePrefix: "in/" }), items("elsewhere/k")));
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(body)), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(copyCalls(s3Mock).length, 0);
+      assert.deepEqual(
+        dlqRecords(sqsMock).map((r) => [r.type, r.key]),
+        [["copy-failure", "elsewhere/k"]],
+      );
+    });
+  });
+
+  describe("transient errors", () => {
+    const transient: readonly (readonly [string, number])[] = [
+      ["SlowDown", 503],
+      ["InternalError", 500],
+      ["ServiceUnavailable", 503],
+    ];
+    for (const [code, status] of transient) {
+      it(`retries a ${code} (${status}) within the invocation and then copies`, async () => {
+        // Prepare
+        const { s3Mock, sqsMock, ledger, handler } = setup();
+        s3Mock.on(CopyObjectCommand).rejectsOnce(s3Error(code, status)).resolves({});
+        const body = copyBody(copyTask(testJob(), items("k1")));
+
+        // Act
+        const result = await handler(sqsEvent(sqsRecord(body)), fakeContext());
+
+        // Assess
+        assert.deepEqual(result.batchItemFailures, []);
+        assert.equal(copyCalls(s3Mock).length, 2);
+        assert.equal(sqsMock.commandCalls(SendMessageBatchCommand).length, 0);
+        assert.equal(ledger.batchRecords[0]?.copied, 1);
+        assert.deepEqual(ledger.batchRecords[0]?.failed, []);
+      });
+    }
+
+    it("halves the shared concurrency limit when S3 says SlowDown", async () => {
+      // Prepare
+      const limiter = new AdaptiveLimiter({ max: 8 });
+      const { s3Mock, handler } = setup(testConfig({ copyConcurrency: 8 }), limiter);
+      s3Mock.on(CopyObjectCommand).rejectsOnce(s3Error("SlowDown", 503)).resolves({});
+
+      // Act
+      await handler(sqsEvent(sqsRecord(copyBody(copyTask(testJob(), items("k1"))))), fakeContext());
+
+      // Assess
+      assert.equal(limiter.limit, 4);
+    });
+
+    it("re-enqueues a key that keeps failing as a new copy message with attempt+1 and only the failing keys", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      s3Mock.on(CopyObjectCommand).resolves({});
+      s3Mock.on(CopyObjectCommand, { Key: "bad" }).rejects(s3Error("InternalError", 500));
+      const job = testJob();
+      const record = sqsRecord(copyBody(copyTask(job, items("ok1", "bad", "ok2"), { attempt: 0, batchId: "parent" })));
+
+      // Act
+      const result = await handler(sqsEvent(record), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(callsFor(s3Mock, "bad"), 3);
+      assert.equal(callsFor(s3Mock, "ok1"), 1);
+      const requeued = sentTo(sqsMock, QUEUE_URLS.copy);
+      assert.equal(requeued.length, 1);
+      const child = parseCopyBody(requeued[0]?.body ?? "");
+      assert.equal(child.attempt, 1);
+      assert.deepEqual(child.job, job);
+      assert.deepEqual(child.items, [{ key: "bad", size: 20, etag: '"etag-1"' }]);
+      assert.notEqual(child.batchId, "parent");
+      assert.deepEqual(dlqRecords(sqsMock), []);
+      const outcome = ledger.batchRecords[0];
+      assert.equal(outcome?.batchId, "parent");
+      assert.equal(outcome?.copied, 2);
+      assert.deepEqual(outcome?.failed, []);
+      assert.deepEqual(outcome?.children.map((c) => c.batchId), [child.batchId]);
+    });
+
+    it("parks keys still failing at the last delivery in the copy DLQ, one record per key with its error code", async () => {
+      // Prepare
+      const config = testConfig();
+      const lastAttempt = config.copyPolicy.maxDeliveries - 1;
+      const { s3Mock, sqsMock, ledger, handler } = setup(config);
+      s3Mock.on(CopyObjectCommand).resolves({});
+      s3Mock.on(CopyObjectCommand, { Key: "bad 1" }).rejects(s3Error("InternalError", 500));
+      s3Mock.on(CopyObjectCommand, { Key: "bad+2" }).rejects(s3Error("SlowDown", 503));
+      const body = copyBody(copyTask(testJob(), items("bad 1", "fine", "bad+2"), { attempt: lastAttempt, batchId: "last" }));
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(body)), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(callsFor(s3Mock, "bad 1"), config.copyPolicy.triesPerDelivery);
+      assert.deepEqual(sentTo(sqsMock, QUEUE_URLS.copy), []);
+      const parked = dlqRecords(sqsMock).sort((a, b) => String(a.key).localeCompare(String(b.key)));
+      assert.deepEqual(parked, [
+        { type: "copy-failure", key: "bad 1", attempts: 3, batch: "last", code: "InternalError", status: 500 },
+        { type: "copy-failure", key: "bad+2", attempts: 3, batch: "last", code: "SlowDown", status: 503 },
+      ]);
+      assert.equal(ledger.batchRecords[0]?.copied, 1);
+      assert.deepEqual(ledger.batchRecords[0]?.failed.map((f) => f.key).sort(), ["bad 1", "bad+2"]);
+    });
+  });
+
+  describe("permanent errors and vanished keys", () => {
+    it("does not retry AccessDenied and parks the key in the DLQ straight away", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      s3Mock.on(CopyObjectCommand).rejects(s3Error("AccessDenied", 403, "Access Denied"));
+      const body = copyBody(copyTask(testJob(), items("secret"), { attempt: 0 }));
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(body)), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(copyCalls(s3Mock).length, 1);
+      assert.deepEqual(sentTo(sqsMock, QUEUE_URLS.copy), []);
+      assert.deepEqual(dlqRecords(sqsMock), [
+        { type: "copy-failure", key: "secret", attempts: 1, batch: "batch-1", code: "AccessDenied", status: 403 },
+      ]);
+      assert.deepEqual(ledger.failures().map((f) => [f.key, f.error.code]), [["secret", "AccessDenied"]]);
+    });
+
+    it("counts a key that vanished from the source as vanished, not failed", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      s3Mock.on(CopyObjectCommand).resolves({});
+      s3Mock
+        .on(CopyObjectCommand, { Key: "gone" })
+        .rejects(new NoSuchKey({ message: "The specified key does not exist.", $metadata: { httpStatusCode: 404 } }));
+      const body = copyBody(copyTask(testJob(), items("kept", "gone")));
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(body)), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(callsFor(s3Mock, "gone"), 1);
+      assert.equal(sqsMock.commandCalls(SendMessageBatchCommand).length, 0);
+      const outcome = ledger.batchRecords[0];
+      assert.deepEqual(outcome?.vanished, ["gone"]);
+      assert.deepEqual(outcome?.failed, []);
+      assert.equal(outcome?.copied, 1);
+    });
+  });
+
+  describe("concurrency", () => {
+    it("keeps many copies in flight at once, bounded by copyConcurrency", async () => {
+      // Prepare
+      const concurrency = 4;
+      const { s3Mock, ledger, handler } = setup(testConfig({ copyConcurrency: concurrency }));
+      const release = gate();
+      const saturated = gate();
+      let inFlight = 0;
+      let maxInFlight = 0;
+      s3Mock.on(CopyObjectCommand).callsFake(async () => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        if (inFlight >= concurrency) saturated.open();
+        await release.promise;
+        inFlight--;
+        return {};
+      });
+      const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
+      const body = copyBody(copyTask(testJob(), items(...keys)));
+
+      // Act
+      const pending = handler(sqsEvent(sqsRecord(body)), fakeContext());
+      await Promise.race([saturated.promise, settleEventLoop(500)]);
+      await settleEventLoop();
+      const inFlightWhileHeld = inFlight;
+      release.open();
+      const result = await pending;
+
+      // Assess
+      assert.equal(inFlightWhileHeld, concurrency);
+      assert.ok(maxInFlight > 1);
+      assert.ok(maxInFlight <= concurrency);
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(copyCalls(s3Mock).length, 12);
+      assert.equal(ledger.batchRecords[0]?.copied, 12);
+    });
+
+    it("shares one concurrency bound across the records of a batch", async () => {
+      // Prepare
+      const concurrency = 3;
+      const { s3Mock, handler } = setup(testConfig({ copyConcurrency: concurrency }));
+      const release = gate();
+      let inFlight = 0;
+      let maxInFlight = 0;
+      s3Mock.on(CopyObjectCommand).callsFake(async () => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await release.promise;
+        inFlight--;
+        return {};
+      });
+      const first = sqsRecord(copyBody(copyTask(testJob({ id: "job-a" }), items("a1", "a2", "a3", "a4"))));
+      const second = sqsRecord(copyBody(copyTask(testJob({ id: "job-b" }), items("b1", "b2", "b3", "b4"))));
+
+      // Act
+      const pending = handler(sqsEvent(first, second), fakeContext());
+      await settleEventLoop(100);
+      const inFlightWhileHeld = inFlight;
+      release.open();
+      const result = await pending;
+
+      // Assess
+      assert.equal(inFlightWhileHeld, concurrency);
+      assert.ok(maxInFlight <= concurrency);
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(copyCalls(s3Mock).length, 8);
+    });
+  });
+
+  describe("deadline", () => {
+    it("starts no copy when too little time remains and re-enqueues the keys at the same attempt", async () => {
+      // Prepare
+      const config = testConfig({ copySafetyMs: 20_000 });
+      const { s3Mock, sqsMock, ledger, handler } = setup(config);
+      s3Mock.on(CopyObjectCommand).resolves({});
+      const body = copyBody(copyTask(testJob(), items("k1", "k2"), { attempt: 1 }));
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(body)), fakeContext(19_999));
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(copyCalls(s3Mock).length, 0);
+      const requeued = sentTo(sqsMock, QUEUE_URLS.copy).map((m) => parseCopyBody(m.body));
+      assert.equal(requeued.length, 1);
+      assert.equal(requeued[0]?.attempt, 1);
+      assert.deepEqual(requeued[0]?.items.map((i) => i.key), ["k1", "k2"]);
+      assert.deepEqual(dlqRecords(sqsMock), []);
+      assert.equal(ledger.batchRecords[0]?.children.length, 1);
+    });
+  });
+
+  describe("failures and poison", () => {
+    it("parks a malformed record in the copy DLQ as poison and does not report it failed", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, handler } = setup();
+      const record = sqsRecord(JSON.stringify({ v: 1, type: "copy", job: testJob(), batch: "b", attempt: 0, items: [] }));
+
+      // Act
+      const result = await handler(sqsEvent(record), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(copyCalls(s3Mock).length, 0);
+      const parked = sentTo(sqsMock, QUEUE_URLS.copyDlq);
+      assert.equal(parked.length, 1);
+      const poison = parseJsonObject(parked[0]?.body ?? "");
+      assert.equal(poison.type, "poison");
+      assert.match(String(poison.reason), /invalid copy message at items/);
+      assert.equal(poison.body, record.body);
+    });
+
+    it("parks a list message delivered to the copy queue as poison", async () => {
+      // Prepare
+      const { sqsMock, handler } = setup();
+      const record = sqsRecord(listBody({ job: testJob(), range: {}, hop: 0 }));
+
+      // Act
+      const result = await handler(sqsEvent(record), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      const [parked] = sentTo(sqsMock, QUEUE_URLS.copyDlq);
+      assert.match(String(parseJsonObject(parked?.body ?? "").reason), /expected a copy message/);
+    });
+
+    it("parks a copy message whose transport-encoded key is not valid percent-encoding as poison", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, handler } = setup();
+      const wireJob = { id: "job-1", source: { bucket: "src", prefix: "" }, destination: { bucket: "dst", prefix: "" } };
+      const record = sqsRecord(JSON.stringify({ v: 1, type: "copy", job: wireJob, batch: "b", attempt: 0, items: [{ k: "100%", s: 1 }] }));
+
+      // Act
+      const result = await handler(sqsEvent(record), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(copyCalls(s3Mock).length, 0);
+      const parked = sentTo(sqsMock, QUEUE_URLS.copyDlq);
+      assert.equal(parked.length, 1);
+      assert.equal(parseJsonObject(parked[0]?.body ?? "").type, "poison");
+    });
+
+    it("reports a poison record as failed when the copy DLQ cannot take it", async () => {
+      // Prepare
+      const { sqsMock, handler } = setup();
+      sqsMock.on(SendMessageBatchCommand, { QueueUrl: QUEUE_URLS.copyDlq }).rejects(s3Error("InternalError", 500));
+      const record = sqsRecord("not json at all");
+
+      // Act
+      const result = await handler(sqsEvent(record), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, [{ itemIdentifier: record.messageId }]);
+    });
+
+    it("reports the record as failed when its DLQ records cannot be sent, and records no outcome", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      s3Mock.on(CopyObjectCommand).rejects(s3Error("AccessDenied", 403));
+      sqsMock.on(SendMessageBatchCommand, { QueueUrl: QUEUE_URLS.copyDlq }).rejects(s3Error("InternalError", 500));
+      const record = sqsRecord(copyBody(copyTask(testJob(), items("k1"))));
+
+      // Act
+      const result = await handler(sqsEvent(record), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, [{ itemIdentifier: record.messageId }]);
+      assert.deepEqual(ledger.batchRecords, []);
+    });
+
+    it("reports the record as failed when its retry message cannot be enqueued", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      s3Mock.on(CopyObjectCommand).rejects(s3Error("InternalError", 500));
+      sqsMock.on(SendMessageBatchCommand, { QueueUrl: QUEUE_URLS.copy }).rejects(s3Error("InternalError", 500));
+      const record = sqsRecord(copyBody(copyTask(testJob(), items("k1"))));
+
+      // Act
+      const result = await handler(sqsEvent(record), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, [{ itemIdentifier: record.messageId }]);
+      assert.deepEqual(ledger.batchRecords, []);
+    });
+
+    it("reports only the failing record of a batch of two", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      s3Mock.on(CopyObjectCommand).resolves({});
+      s3Mock.on(CopyObjectCommand, { Key: "b1" }).rejects(s3Error("InternalError", 500));
+      sqsMock.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+        if (input.QueueUrl === QUEUE_URLS.copy) return Promise.reject(s3Error("InternalError", 500));
+        return Promise.resolve({ Successful: [], Failed: [] });
+      });
+      const good = sqsRecord(copyBody(copyTask(testJob({ id: "job-good" }), items("g1", "g2"), { batchId: "good" })));
+      const bad = sqsRecord(copyBody(copyTask(testJob({ id: "job-bad" }), items("b1"), { batchId: "bad" })));
+
+      // Act
+      const result = await handler(sqsEvent(good, bad), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, [{ itemIdentifier: bad.messageId }]);
+      assert.deepEqual(
+        ledger.batchRecords.map((o) => o.batchId),
+        ["good"],
+      );
+    });
+  });
+});
