@@ -139,7 +139,7 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
     } else if (r.status === "vanished") vanished.push(item.key);
     else if (r.status === "deferred") deferred.push(item);
     else if (r.errorClass !== "permanent" && attempts < deps.policy.maxDeliveries) retry.push(item);
-    else failed.push({ key: item.key, size: item.size, error: r.error, attempts });
+    else failed.push({ key: item.key, size: item.size, etag: item.etag, error: r.error, attempts });
   });
 
   const children: BatchRef[] = [];
@@ -156,7 +156,7 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
   await requeue(retry, attempts);
   await requeue(deferred, task.attempt);
   if (failed.length > 0) {
-    const records = failed.map((f) => ({ body: failureBody(task.job, task.batchId, { key: f.key, size: f.size }, f.attempts, f.error) }));
+    const records = failed.map((f) => ({ body: failureBody(task.job, task.batchId, f, f.attempts, f.error) }));
     await deps.sink.send("copyDlq", records);
     for (const f of failed) deps.onEvent?.({ kind: "failed", key: f.key, error: f.error, errorClass: classifyError(f.error) });
   }

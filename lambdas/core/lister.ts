@@ -66,8 +66,11 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
     if (deps.remainingMs() < deps.safetyMs) {
       const rest: KeyRange = { startAfter, endAt: range.endAt };
       await deps.sink.send("list", [{ body: listBody({ job, range: rest, token, hop: task.hop + 1 }) }]);
-      const done: KeyRange = { startAfter: range.startAfter, endAt: startAfter };
-      await deps.ledger.recordPortion({ jobId: job.id, range: done, listed, batches: emitted, continued: true });
+      // Pages of no keys (e.g. over delete markers) move the token, not the key: no portion is finished yet.
+      if (startAfter !== range.startAfter) {
+        const done: KeyRange = { startAfter: range.startAfter, endAt: startAfter };
+        await deps.ledger.recordPortion({ jobId: job.id, range: done, listed, batches: emitted, continued: true });
+      }
       return { listed, pages, batches: emitted.length, continuedFrom: startAfter };
     }
   }

@@ -4,7 +4,7 @@
  * rest of the code only sees real keys.
  */
 import * as v from "valibot";
-import { MalformedMessageError } from "./errors.ts";
+import { InvalidKeyError, MalformedMessageError } from "./errors.ts";
 import { decodeKey, encodeKey } from "./keyCodec.ts";
 import type { KeyRange } from "./ranges.ts";
 import type { ErrorInfo } from "./retry.ts";
@@ -163,6 +163,24 @@ function checkEnvelope(value: unknown, type: string): void {
 }
 
 export function parseListBody(body: string): ListTask {
+  return asMalformed(() => parseListMessage(body));
+}
+
+export function parseCopyBody(body: string): CopyTask {
+  return asMalformed(() => parseCopyMessage(body));
+}
+
+/** A key that does not decode makes the whole message poison, not a retry. */
+function asMalformed<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof InvalidKeyError) throw new MalformedMessageError(err.message, { cause: err });
+    throw err;
+  }
+}
+
+function parseListMessage(body: string): ListTask {
   const raw = parseJson(body);
   checkEnvelope(raw, "list");
   const msg = check(ListMessageSchema, raw, "list");
@@ -177,7 +195,7 @@ export function parseListBody(body: string): ListTask {
   };
 }
 
-export function parseCopyBody(body: string): CopyTask {
+function parseCopyMessage(body: string): CopyTask {
   const raw = parseJson(body);
   checkEnvelope(raw, "copy");
   const msg = check(CopyMessageSchema, raw, "copy");

@@ -71,6 +71,7 @@ export interface PortionRecord {
 export interface KeyFailure {
   readonly key: string;
   readonly size: number;
+  readonly etag?: string | undefined;
   readonly error: ErrorInfo;
   readonly attempts: number;
 }

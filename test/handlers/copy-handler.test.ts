@@ -3,8 +3,9 @@
  * `send` mocked: what it asks S3 to copy, how it retries, what it re-enqueues
  * or parks in the DLQ, what it records, and which records it reports failed.
  */
-import { describe, it } from "node:test";
+
 import assert from "node:assert/strict";
+import { describe, it } from "node:test";
 import { CopyObjectCommand, type CopyObjectCommandInput, NoSuchKey } from "@aws-sdk/client-s3";
 import { SendMessageBatchCommand, type SendMessageBatchCommandInput } from "@aws-sdk/client-sqs";
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
@@ -113,14 +114,40 @@ describe("copy handler", () => {
       // Assess
       assert.deepEqual(result.batchItemFailures, []);
       const byKey = new Map(copyCalls(s3Mock).map((c) => [c.Key, c]));
-      assert.deepEqual(
-        [...byKey.keys()].sort(),
-        ["archive/2024/a b", "archive/2024/ctl\u0001?#&", "archive/2024/dir/é😀"],
-      );
+      assert.deepEqual([...byKey.keys()].sort(), ["archive/2024/a b", "archive/2024/ctl\u0001?#&", "archive/2024/dir/é😀"]);
       assert.equal(byKey.get("archive/2024/a b")?.CopySource, "src/in/a%20b");
       assert.equal(byKey.get("archive/2024/dir/é😀")?.CopySource, "src/in/dir/%C3%A9%F0%9F%98%80");
       assert.equal(byKey.get("archive/2024/ctl\u0001?#&")?.CopySource, "src/in/ctl%01%3F%23%26");
       assert.ok(copyCalls(s3Mock).every((c) => c.Bucket === "dst" && c.MetadataDirective === "COPY"));
+    });
+
+    it("parks an object above the 5 GiB CopyObject limit in the DLQ with S3's error, without retrying", async () => {
+      // Prepare: multipart UploadPartCopy is issue 4; until then S3's refusal must surface, not vanish.
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      const sixGiB = 6 * 1024 ** 3;
+      s3Mock
+        .on(CopyObjectCommand)
+        .rejects(
+          s3Error(
+            "InvalidRequest",
+            400,
+            "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120",
+          ),
+        );
+      const body = copyBody(copyTask(testJob(), [{ key: "huge.bin", size: sixGiB, etag: '"abc-700"' }]));
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(body)), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(copyCalls(s3Mock).length, 1);
+      assert.deepEqual(
+        dlqRecords(sqsMock).map((r) => [r.type, r.key, r.code]),
+        [["copy-failure", "huge.bin", "InvalidRequest"]],
+      );
+      assert.equal(ledger.batchRecords[0]?.copied, 0);
+      assert.equal(ledger.batchRecords[0]?.failed[0]?.etag, '"abc-700"');
     });
 
     it("parks a key outside the job's source prefix in the DLQ without copying it", async () => {
@@ -167,6 +194,23 @@ describe("copy handler", () => {
       });
     }
 
+    it("retries a network error that never got an HTTP answer", async () => {
+      // Prepare
+      const { s3Mock, ledger, handler } = setup();
+      s3Mock
+        .on(CopyObjectCommand)
+        .rejectsOnce(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }))
+        .resolves({});
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(copyBody(copyTask(testJob(), items("k1"))))), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(copyCalls(s3Mock).length, 2);
+      assert.equal(ledger.batchRecords[0]?.copied, 1);
+    });
+
     it("halves the shared concurrency limit when S3 says SlowDown", async () => {
       // Prepare
       const limiter = new AdaptiveLimiter({ max: 8 });
@@ -207,7 +251,10 @@ describe("copy handler", () => {
       assert.equal(outcome?.batchId, "parent");
       assert.equal(outcome?.copied, 2);
       assert.deepEqual(outcome?.failed, []);
-      assert.deepEqual(outcome?.children.map((c) => c.batchId), [child.batchId]);
+      assert.deepEqual(
+        outcome?.children.map((c) => c.batchId),
+        [child.batchId],
+      );
     });
 
     it("parks keys still failing at the last delivery in the copy DLQ, one record per key with its error code", async () => {
@@ -254,7 +301,10 @@ describe("copy handler", () => {
       assert.deepEqual(dlqRecords(sqsMock), [
         { type: "copy-failure", key: "secret", attempts: 1, batch: "batch-1", code: "AccessDenied", status: 403 },
       ]);
-      assert.deepEqual(ledger.failures().map((f) => [f.key, f.error.code]), [["secret", "AccessDenied"]]);
+      assert.deepEqual(
+        ledger.failures().map((f) => [f.key, f.error.code]),
+        [["secret", "AccessDenied"]],
+      );
     });
 
     it("counts a key that vanished from the source as vanished, not failed", async () => {
@@ -366,7 +416,10 @@ describe("copy handler", () => {
       const requeued = sentTo(sqsMock, QUEUE_URLS.copy).map((m) => parseCopyBody(m.body));
       assert.equal(requeued.length, 1);
       assert.equal(requeued[0]?.attempt, 1);
-      assert.deepEqual(requeued[0]?.items.map((i) => i.key), ["k1", "k2"]);
+      assert.deepEqual(
+        requeued[0]?.items.map((i) => i.key),
+        ["k1", "k2"],
+      );
       assert.deepEqual(dlqRecords(sqsMock), []);
       assert.equal(ledger.batchRecords[0]?.children.length, 1);
     });

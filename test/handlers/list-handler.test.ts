@@ -3,14 +3,15 @@
  * `send` mocked: what it asks S3, what it enqueues, what it records, and
  * which records it reports as failed.
  */
-import { describe, it } from "node:test";
+
 import assert from "node:assert/strict";
+import { describe, it } from "node:test";
 import { ListObjectsV2Command, type ListObjectsV2CommandInput, type ListObjectsV2CommandOutput } from "@aws-sdk/client-s3";
 import { SendMessageBatchCommand, type SendMessageBatchCommandInput } from "@aws-sdk/client-sqs";
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
 import type { PipelineConfig } from "../../lambdas/config.ts";
-import { copyBody, type JobRef, listBody, type ListTask, parseCopyBody, parseListBody } from "../../lambdas/core/messages.ts";
+import { copyBody, type JobRef, type ListTask, listBody, parseCopyBody, parseListBody } from "../../lambdas/core/messages.ts";
 import { createListHandler } from "../../lambdas/list/handler.ts";
 import {
   fakeContext,
@@ -95,9 +96,7 @@ describe("list handler", () => {
     it("decodes listed keys as S3 encodes them: + is a space and %2B is a plus", async () => {
       // Prepare
       const { s3Mock, sqsMock, handler } = setup();
-      s3Mock
-        .on(ListObjectsV2Command)
-        .resolves(page(["%01control", "a+b", "a%2Bb", "caf%C3%A9+%F0%9F%98%80", "dir/x%20y"]));
+      s3Mock.on(ListObjectsV2Command).resolves(page(["%01control", "a+b", "a%2Bb", "caf%C3%A9+%F0%9F%98%80", "dir/x%20y"]));
       const body = listBody(listTask(testJob()));
 
       // Act
@@ -212,6 +211,22 @@ describe("list handler", () => {
       assert.equal(ledger.portionRecords[0]?.listed, 2);
     });
 
+    it("stops at the end of its range in UTF-8 byte order, not UTF-16 order", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, handler } = setup();
+      // S3 order: U+E000 (EE 80 80) < U+FFFD (EF BF BD) < U+1F600 (F0 9F 98 80).
+      s3Mock.on(ListObjectsV2Command).resolves(page(["a", "%EE%80%80", "%EF%BF%BD", "%F0%9F%98%80"], "more"));
+      const body = listBody(listTask(testJob(), { endAt: "\uFFFD" }));
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(body)), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.deepEqual(emittedKeys(sqsMock), ["a", "\uE000", "\uFFFD"]);
+      assert.equal(listCalls(s3Mock).length, 1);
+    });
+
     it("records an empty range as listed without sending copy work", async () => {
       // Prepare
       const { s3Mock, sqsMock, ledger, handler } = setup();
@@ -223,7 +238,10 @@ describe("list handler", () => {
       // Assess
       assert.deepEqual(result.batchItemFailures, []);
       assert.equal(sqsMock.commandCalls(SendMessageBatchCommand).length, 0);
-      assert.deepEqual(ledger.portionRecords.map((p) => [p.range, p.listed, p.batches.length]), [[{ startAfter: "q", endAt: "r" }, 0, 0]]);
+      assert.deepEqual(
+        ledger.portionRecords.map((p) => [p.range, p.listed, p.batches.length]),
+        [[{ startAfter: "q", endAt: "r" }, 0, 0]],
+      );
     });
   });
 
@@ -248,6 +266,51 @@ describe("list handler", () => {
       assert.deepEqual(emittedKeys(sqsMock), keys);
       assert.equal(ledger.portionRecords[0]?.batches.length, 13);
       assert.equal(ledger.summary().listed, 1_234);
+    });
+
+    it("sends keys SQS would reject (control characters, noncharacters) as ASCII-only bodies", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, handler } = setup();
+      s3Mock.on(ListObjectsV2Command).resolves(page(["%00nul", "%01%02", "%EF%BF%BE", "x%0D%0A"], "more"));
+      const job = testJob({ sourcePrefix: "" });
+
+      // Act
+      await handler(sqsEvent(sqsRecord(listBody(listTask(job)))), fakeContext(1_000));
+
+      // Assess
+      const bodies = sendRequests(sqsMock).flatMap((r) => r.entries.map((e) => e.body));
+      assert.ok(bodies.length >= 2);
+      assert.ok(bodies.every((b) => /^[\x20-\x7e]*$/.test(b)));
+      assert.deepEqual(emittedKeys(sqsMock), ["\u0000nul", "\u0001\u0002", "\uFFFE", "x\r\n"]);
+      const [continuation] = sentTo(sqsMock, QUEUE_URLS.list);
+      assert.equal(parseListBody(continuation?.body ?? "").range.startAfter, "x\r\n");
+    });
+
+    it("re-sends only the copy messages SQS did not take", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, handler } = setup(testConfig({ limits: { maxKeys: 1, maxBytes: 64 * 1024 } }));
+      s3Mock.on(ListObjectsV2Command).resolves(page(["k1", "k2", "k3"]));
+      sqsMock
+        .on(SendMessageBatchCommand)
+        .resolvesOnce({
+          Successful: [{ Id: "0", MessageId: "m0", MD5OfMessageBody: "x" }],
+          Failed: [
+            { Id: "1", SenderFault: false, Code: "InternalError" },
+            { Id: "2", SenderFault: false, Code: "InternalError" },
+          ],
+        })
+        .resolves({ Successful: [], Failed: [] });
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(listBody(listTask(testJob())))), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      const requests = sendRequests(sqsMock);
+      assert.equal(requests.length, 2);
+      const keysOf = (bodies: readonly string[]) => bodies.flatMap((b) => parseCopyBody(b).items.map((i) => i.key));
+      assert.deepEqual(keysOf(requests[1]?.entries.map((e) => e.body) ?? []), ["k2", "k3"]);
+      assert.equal(ledger.portionRecords[0]?.batches.length, 3);
     });
 
     it("gives every copy message in a SendMessageBatch request a distinct entry id", async () => {
@@ -305,6 +368,28 @@ describe("list handler", () => {
       assert.equal(portion?.continued, true);
       assert.equal(portion?.listed, 3);
       assert.equal(portion?.batches.length, 1);
+    });
+
+    it("does not claim the whole key space when it continues after an empty first page", async () => {
+      // Prepare
+      // S3 may answer a truncated page with no keys (e.g. over many delete markers).
+      const { s3Mock, sqsMock, ledger, handler } = setup(testConfig({ listSafetyMs: 60_000 }));
+      s3Mock.on(ListObjectsV2Command).resolves(page([], "token-2"));
+      const body = listBody(listTask(testJob(), { endAt: "m" }));
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(body)), fakeContext(1_000));
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      const next = parseListBody(sentTo(sqsMock, QUEUE_URLS.list)[0]?.body ?? "");
+      assert.deepEqual(next.range, { startAfter: undefined, endAt: "m" });
+      assert.equal(next.token, "token-2");
+      assert.ok(
+        ledger.portionRecords.every((p) => p.range.endAt !== undefined),
+        "a portion of (-inf, m] must not end at +inf",
+      );
+      assert.equal(ledger.summary().rangesCovered, false);
     });
 
     it("does not continue when the page it read was the last one", async () => {
@@ -414,12 +499,12 @@ describe("list handler", () => {
     const malformed: readonly (readonly [string, string, RegExp])[] = [
       ["a body that is not JSON", "{not json", /not JSON/],
       ["a body of another message version", JSON.stringify({ v: 99, type: "list" }), /version 99/],
-      ["a copy message on the list queue", copyBody({ job: testJob(), batchId: "b1", attempt: 0, items: [{ key: "k", size: 1 }] }), /expected a list message/],
       [
-        "a list message missing its job",
-        JSON.stringify({ v: 1, type: "list", range: {}, hop: 0 }),
-        /invalid list message/,
+        "a copy message on the list queue",
+        copyBody({ job: testJob(), batchId: "b1", attempt: 0, items: [{ key: "k", size: 1 }] }),
+        /expected a list message/,
       ],
+      ["a list message missing its job", JSON.stringify({ v: 1, type: "list", range: {}, hop: 0 }), /invalid list message/],
     ];
     for (const [what, body, reason] of malformed) {
       it(`parks ${what} in the list DLQ with the reason and acknowledges it`, async () => {
@@ -446,7 +531,13 @@ describe("list handler", () => {
     it("parks a list message whose transport-encoded range bound is not valid percent-encoding", async () => {
       // Prepare
       const { s3Mock, sqsMock, handler } = setup();
-      const body = JSON.stringify({ v: 1, type: "list", job: { id: "job-1", source: { bucket: "src", prefix: "" }, destination: { bucket: "dst", prefix: "" } }, range: { startAfter: "%E0%A4%A" }, hop: 0 });
+      const body = JSON.stringify({
+        v: 1,
+        type: "list",
+        job: { id: "job-1", source: { bucket: "src", prefix: "" }, destination: { bucket: "dst", prefix: "" } },
+        range: { startAfter: "%E0%A4%A" },
+        hop: 0,
+      });
       const record = sqsRecord(body);
 
       // Act
