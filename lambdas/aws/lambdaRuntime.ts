@@ -1,5 +1,6 @@
 /** Builds handler dependencies from the Lambda environment, once per cold start. */
 import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
 import { configFromEnv, type PipelineConfig } from "../config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { createS3Client, createSqsClient } from "./clients.ts";
@@ -19,5 +20,6 @@ export function lambdaDeps() {
     sink: new SqsMessageSink(sqs, config.queues),
     ledger: new S3Ledger(s3, ledgerBucket, process.env.LEDGER_PREFIX ?? ""),
     logger: new Logger({ serviceName: "s3-fanout" }),
+    metrics: new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "S3Fanout", serviceName: "s3-fanout" }),
   };
 }

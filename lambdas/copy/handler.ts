@@ -5,9 +5,10 @@
  * is poison, parked in the copy DLQ.
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
+import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
 import type { PipelineConfig } from "../config.ts";
-import { copyTasks } from "../core/copier.ts";
+import { type CopyEvent, copyTasks } from "../core/copier.ts";
 import { AdaptiveLimiter } from "../core/limiter.ts";
 import { parseCopyBody } from "../core/messages.ts";
 import type { Ledger, MessageSink, ObjectStore } from "../core/ports.ts";
@@ -21,6 +22,19 @@ export interface CopyHandlerDeps {
   readonly logger: Logger;
   /** Shared across invocations of a warm instance, so the learned limit persists. */
   readonly limiter?: AdaptiveLimiter;
+  /** CloudWatch metrics (EMF) in Lambda; absent in the local runtime. */
+  readonly metrics?: Metrics;
+}
+
+function recordMetrics(metrics: Metrics, e: CopyEvent): void {
+  if (e.kind === "settled") {
+    metrics.addMetric("ObjectsCopied", MetricUnit.Count, e.copied);
+    metrics.addMetric("BytesCopied", MetricUnit.Bytes, e.bytes);
+    metrics.addMetric("CopyFailures", MetricUnit.Count, e.failed);
+    metrics.addMetric("ObjectsVanished", MetricUnit.Count, e.vanished);
+  } else if (e.kind === "retry" && e.errorClass === "throttle") {
+    metrics.addMetric("CopyThrottles", MetricUnit.Count, 1);
+  }
 }
 
 export function createCopyHandler(deps: CopyHandlerDeps): SqsBatchHandler {
@@ -42,7 +56,9 @@ export function createCopyHandler(deps: CopyHandlerDeps): SqsBatchHandler {
           limits: config.limits,
           remainingMs: () => context.getRemainingTimeInMillis(),
           safetyMs: config.copySafetyMs,
-          onEvent: (e) =>
+          onEvent: (e) => {
+            if (deps.metrics) recordMetrics(deps.metrics, e);
+            if (e.kind === "settled") return;
             logger.warn(e.kind === "retry" ? "copy retry" : "copy failed", {
               messageId: record.messageId,
               jobId: task.job.id,
@@ -50,9 +66,10 @@ export function createCopyHandler(deps: CopyHandlerDeps): SqsBatchHandler {
               key: e.key,
               errorClass: e.errorClass,
               error: e.error,
-            }),
+            });
+          },
         });
         if (error) throw error;
       },
-    })(event, context);
+    })(event, context).finally(() => deps.metrics?.publishStoredMetrics());
 }

@@ -46,7 +46,16 @@ export interface CopierDeps {
 
 export type CopyEvent =
   | { readonly kind: "retry"; readonly key: string; readonly error: ErrorInfo; readonly errorClass: ErrorClass; readonly attempt: number }
-  | { readonly kind: "failed"; readonly key: string; readonly error: ErrorInfo; readonly errorClass: ErrorClass };
+  | { readonly kind: "failed"; readonly key: string; readonly error: ErrorInfo; readonly errorClass: ErrorClass }
+  | {
+      readonly kind: "settled";
+      readonly batchId: string;
+      readonly copied: number;
+      readonly bytes: number;
+      readonly vanished: number;
+      readonly failed: number;
+      readonly requeued: number;
+    };
 
 type ItemResult =
   | { readonly status: "copied" }
@@ -161,4 +170,13 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
     for (const f of failed) deps.onEvent?.({ kind: "failed", key: f.key, error: f.error, errorClass: classifyError(f.error) });
   }
   await deps.ledger.recordBatch({ jobId: task.job.id, batchId: task.batchId, copied, copiedBytes, vanished, failed, children });
+  deps.onEvent?.({
+    kind: "settled",
+    batchId: task.batchId,
+    copied,
+    bytes: copiedBytes,
+    vanished: vanished.length,
+    failed: failed.length,
+    requeued: retry.length + deferred.length,
+  });
 }

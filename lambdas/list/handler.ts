@@ -4,6 +4,7 @@
  * a malformed record is poison, parked in the list DLQ.
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
+import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
 import type { PipelineConfig } from "../config.ts";
 import { listRange } from "../core/lister.ts";
@@ -17,6 +18,8 @@ export interface ListHandlerDeps {
   readonly ledger: Ledger;
   readonly config: PipelineConfig;
   readonly logger: Logger;
+  /** CloudWatch metrics (EMF) in Lambda; absent in the local runtime. */
+  readonly metrics?: Metrics;
 }
 
 export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
@@ -37,7 +40,8 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
           remainingMs: () => context.getRemainingTimeInMillis(),
           safetyMs: config.listSafetyMs,
         });
+        deps.metrics?.addMetric("KeysListed", MetricUnit.Count, result.listed);
         logger.info("range listed", { messageId: record.messageId, jobId: task.job.id, hop: task.hop, ...result });
       },
-    })(event, context);
+    })(event, context).finally(() => deps.metrics?.publishStoredMetrics());
 }
