@@ -1,40 +1,74 @@
 /** A pipeline Lambda with the shared defaults: Node.js 22 on ARM64, esbuild (never Docker), source maps, log retention. */
-import type { Duration } from "aws-cdk-lib";
+import { type Duration, Token } from "aws-cdk-lib";
+import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
+import { acknowledge } from "./nag.ts";
+import { METRICS_NAMESPACE, SERVICE_NAME } from "./telemetry.ts";
+
+/** Variables this construct sets itself; props.environment may not override them. */
+const FIXED_ENVIRONMENT = ["NODE_OPTIONS", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"] as const;
 
 export interface PipelineFunctionProps {
-  /** The handler module, e.g. lambdas/list/index.ts. */
+  /** The handler module, e.g. lambdas/list/index.ts; it exports `handler`. */
   readonly entry: string;
+  /** Function timeout, at most 15 minutes. */
   readonly timeout: Duration;
-  /** @default 1024 */
+  /** Memory in MiB (ARM64 CPU share grows with it). @default 1024 */
   readonly memorySize?: number;
-  readonly environment?: Record<string, string>;
-  /** @default one month */
+  /** Extra environment variables (not NODE_OPTIONS or POWERTOOLS_*, which are fixed here). @default none */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** Retention of the function's log group. @default one month */
   readonly logRetention?: logs.RetentionDays;
+  /** Whether Lambda may keep invoking the function in a loop through its own queue. @default lambda.RecursiveLoop.TERMINATE */
+  readonly recursiveLoop?: lambda.RecursiveLoop;
+  /** Shown in the console. @default none */
+  readonly description?: string;
 }
 
 export class PipelineFunction extends Construct {
   public readonly fn: nodejs.NodejsFunction;
+  /** The execution role: log permissions only, until the stack grants more. */
+  public readonly role: iam.Role;
   public readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
     super(scope, id);
+    if (!Token.isUnresolved(props.timeout.toSeconds()) && props.timeout.toSeconds() > 900) {
+      throw new Error(`PipelineFunction ${id}: timeout must be at most 15 minutes, got ${props.timeout.toHumanString()}`);
+    }
+    const overridden = FIXED_ENVIRONMENT.filter((name) => props.environment?.[name] !== undefined);
+    if (overridden.length > 0) {
+      throw new Error(`PipelineFunction ${id}: environment must not set ${overridden.join(", ")}; the construct fixes them`);
+    }
+
     this.logGroup = new logs.LogGroup(this, "Logs", { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH });
+    // An explicit role instead of the managed AWSLambdaBasicExecutionRole (logs:* on every log group):
+    // the function writes to its own log group and nothing else until the stack grants more.
+    this.role = new iam.Role(this, "Role", {
+      assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
+      description: `Execution role of ${this.node.path}`,
+    });
+    this.logGroup.grantWrite(this.role);
+
     this.fn = new nodejs.NodejsFunction(this, "Function", {
       entry: props.entry,
       handler: "handler",
+      description: props.description,
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       timeout: props.timeout,
       memorySize: props.memorySize ?? 1024,
+      role: this.role,
       logGroup: this.logGroup,
+      recursiveLoop: props.recursiveLoop ?? lambda.RecursiveLoop.TERMINATE,
       environment: {
-        NODE_OPTIONS: "--enable-source-maps",
-        POWERTOOLS_SERVICE_NAME: "s3-fanout",
         ...props.environment,
+        NODE_OPTIONS: "--enable-source-maps",
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       },
       bundling: {
         forceDockerBundling: false,
@@ -45,5 +79,10 @@ export class PipelineFunction extends Construct {
         externalModules: [],
       },
     });
+    acknowledge(
+      this.fn,
+      "AwsSolutions-L1",
+      "Node.js 22 on purpose: the project pins Node 22 (package.json engines and devDependency node) for its tests and local runtime; the Lambda runtime moves in the same change as the toolchain.",
+    );
   }
 }

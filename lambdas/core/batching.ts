@@ -5,7 +5,7 @@
  * the same page yields the same batches with the same ids.
  */
 import { createHash } from "node:crypto";
-import { type CopyItem, copyBodyFromWire, copyItemWire, type JobRef } from "./messages.ts";
+import { asciiJson, type CopyItem, copyBodyFromWire, copyItemWire, type JobRef } from "./messages.ts";
 
 export interface BatchLimits {
   /** Keys per copy message. @default 100 */
@@ -33,7 +33,8 @@ const BATCH_ID_LENGTH = 22;
 export function batchIdOf(jobId: string, items: readonly CopyItem[], attempt: number, parent = ""): string {
   const h = createHash("sha256");
   h.update(`${jobId}\0${parent}\0${attempt}\0${items.length}`);
-  for (const item of items) h.update(`\0${item.key}`);
+  // Length-prefixed, so no two key lists hash alike whatever the keys contain.
+  for (const item of items) h.update(`\0${item.key.length}:${item.key}`);
   return h.digest("base64url").slice(0, BATCH_ID_LENGTH);
 }
 
@@ -59,7 +60,7 @@ export function packCopyBatches(
     size = envelope;
   };
   for (const item of items) {
-    const wire = JSON.stringify(copyItemWire(item));
+    const wire = asciiJson(copyItemWire(item));
     if (envelope + wire.length > limits.maxBytes) {
       throw new RangeError(`one key alone exceeds the copy message cap of ${limits.maxBytes} bytes`);
     }

@@ -52,7 +52,7 @@ export class AdaptiveLimiter {
     if (this.current < this.max && this.successes >= (this.growEvery ?? this.current)) {
       this.current++;
       this.successes = 0;
-      const next = this.waiters.shift();
+      const next = this.inFlight < this.current ? this.waiters.shift() : undefined;
       if (next) {
         this.inFlight++;
         next();

@@ -132,7 +132,7 @@ export function copyBody(task: CopyTask): string {
     task.job,
     task.batchId,
     task.attempt,
-    task.items.map((i) => JSON.stringify(copyItemWire(i))),
+    task.items.map((i) => asciiJson(copyItemWire(i))),
   );
 }
 

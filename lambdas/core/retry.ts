@@ -54,6 +54,22 @@ const TRANSIENT_CODES = new Set([
 
 const VANISHED_CODES = new Set(["NoSuchKey", "NotFound"]);
 
+const PERMANENT_CODES = new Set([
+  "AccessDenied",
+  "AllAccessDisabled",
+  "NoSuchBucket",
+  "InvalidObjectState",
+  "InvalidRequest",
+  "InvalidArgument",
+  "InvalidBucketName",
+  "KMS.DisabledException",
+  "KMS.NotFoundException",
+  "AccountProblem",
+  "EntityTooLarge",
+  "MethodNotAllowed",
+  "PermanentRedirect",
+]);
+
 /** Pulls code, message and status out of whatever was thrown. */
 export function errorInfo(err: unknown): ErrorInfo {
   if (typeof err !== "object" || err === null) return { code: "Unknown", message: String(err) };
@@ -77,6 +93,7 @@ export function errorInfo(err: unknown): ErrorInfo {
 export function classifyError(info: ErrorInfo): ErrorClass {
   if (THROTTLE_CODES.has(info.code) || info.status === 429 || info.status === 503) return "throttle";
   if (VANISHED_CODES.has(info.code)) return "vanished";
+  if (PERMANENT_CODES.has(info.code)) return "permanent";
   if (TRANSIENT_CODES.has(info.code)) return "transient";
   if (info.status === undefined) return "transient"; // no HTTP answer at all: a network failure
   if (info.status >= 500) return "transient";

@@ -6,9 +6,10 @@
  * Without the patch these tests fail: keys are lost between pages and keys
  * come back raw (so control characters and `+`/space cannot be told apart).
  */
-import { after, before, describe, it } from "node:test";
+
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
 import {
   CreateBucketCommand,
   ListObjectsCommand,
@@ -95,10 +96,7 @@ function byteOrder(keys: Iterable<string>): string[] {
 function show(key: string): string {
   const chars = Array.from(key);
   const cut = chars.length > 48 ? `${chars.slice(0, 45).join("")}…` : key;
-  return JSON.stringify(cut).replace(
-    /[^\p{L}\p{N}\p{P}\p{S} ]/gu,
-    (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`,
-  );
+  return JSON.stringify(cut).replace(/[^\p{L}\p{N}\p{P}\p{S} ]/gu, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
 }
 
 /** What a url-encoded listing value may contain (encodeURIComponent output plus `+` and `/`). */

@@ -5,6 +5,10 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 
+// Failing properties show the assertion that broke, not only the counterexample
+// (node:test does not print an error's cause).
+fc.configureGlobal({ includeErrorInReport: true });
+
 /** The shared awkward-key fixture: `{ about, keys }`. */
 export function loadAwkwardKeys(): string[] {
   const raw: unknown = JSON.parse(readFileSync(new URL("../fixtures/awkward-keys.json", import.meta.url), "utf8"));

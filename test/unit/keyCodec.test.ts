@@ -1,5 +1,5 @@
-import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { describe, it } from "node:test";
 import fc from "fast-check";
 import { InvalidKeyError } from "../../lambdas/core/errors.ts";
 import { copySource, decodeKey, decodeS3ListKey, encodeKey, encodeS3ListKey } from "../../lambdas/core/keyCodec.ts";

@@ -1,5 +1,5 @@
-import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { describe, it } from "node:test";
 import fc from "fast-check";
 import { compareKeys, sortKeys } from "../../lambdas/core/keyOrder.ts";
 import { anyKey, byteCompare, graphemeString, loadAwkwardKeys, sign } from "./arbitraries.ts";
@@ -61,7 +61,10 @@ describe("compareKeys", () => {
     const orders = pairs.map(([a, b]) => sign(compareKeys(a, b)));
 
     // Assess
-    assert.deepEqual(orders, pairs.map(() => -1));
+    assert.deepEqual(
+      orders,
+      pairs.map(() => -1),
+    );
   });
 
   it("puts a key before every longer key it is a prefix of", () => {
@@ -77,7 +80,10 @@ describe("compareKeys", () => {
     const orders = cases.map(([short, long]) => [sign(compareKeys(short, long)), sign(compareKeys(long, short))]);
 
     // Assess
-    assert.deepEqual(orders, cases.map(() => [-1, 1]));
+    assert.deepEqual(
+      orders,
+      cases.map(() => [-1, 1]),
+    );
   });
 
   it("is a total order: reflexive, antisymmetric and transitive", () => {
@@ -112,7 +118,9 @@ describe("sortKeys", () => {
 
   it("returns the same order whatever the input order, and keeps every key", () => {
     // Prepare
-    const input = fc.array(anyKey, { maxLength: 40 }).chain((keys) => fc.tuple(fc.constant(keys), fc.shuffledSubarray(keys, { minLength: keys.length })));
+    const input = fc
+      .array(anyKey, { maxLength: 40 })
+      .chain((keys) => fc.tuple(fc.constant(keys), fc.shuffledSubarray(keys, { minLength: keys.length })));
 
     // Act / Assess
     fc.assert(

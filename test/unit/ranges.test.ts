@@ -1,14 +1,7 @@
-import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { describe, it } from "node:test";
 import fc from "fast-check";
-import {
-  coversKeySpace,
-  DEFAULT_SPLIT_POINTS,
-  isPastEnd,
-  type KeyRange,
-  rangeContains,
-  seedRanges,
-} from "../../lambdas/core/ranges.ts";
+import { coversKeySpace, DEFAULT_SPLIT_POINTS, isPastEnd, type KeyRange, rangeContains, seedRanges } from "../../lambdas/core/ranges.ts";
 import { anyKey, byteCompare, loadAwkwardKeys } from "./arbitraries.ts";
 
 const splitPoints = fc.array(anyKey, { maxLength: 12 });

@@ -1,0 +1,44 @@
+/**
+ * Stack props from CDK context: `cdk synth -c sourceBucket=A,B -c destinationBucket=C`.
+ * Values come as strings from `-c` and as strings, numbers or arrays from cdk.json.
+ */
+import type { StackProps } from "aws-cdk-lib";
+import type { Construct } from "constructs";
+import type { S3FanoutStackProps } from "./s3-fanout-stack.ts";
+
+type ContextProps = Omit<S3FanoutStackProps, keyof StackProps>;
+
+/** A comma-separated list (or a JSON array in cdk.json); [] when absent. */
+function list(scope: Construct, name: string): string[] {
+  const value: unknown = scope.node.tryGetContext(name);
+  if (value === undefined || value === null) return [];
+  const items = Array.isArray(value) ? value : String(value).split(",");
+  return items.map((item) => String(item).trim()).filter((item) => item !== "");
+}
+
+function text(scope: Construct, name: string): string | undefined {
+  const value: unknown = scope.node.tryGetContext(name);
+  if (value === undefined || value === null || String(value).trim() === "") return undefined;
+  return String(value).trim();
+}
+
+function integer(scope: Construct, name: string): number | undefined {
+  const raw = text(scope, name);
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw)) throw new Error(`context "${name}" must be a whole number, got "${raw}"`);
+  return Number(raw);
+}
+
+/** Reads every S3FanoutStack setting the context may hold; the stack validates them. */
+export function stackPropsFromContext(scope: Construct): ContextProps {
+  return {
+    sourceBuckets: list(scope, "sourceBucket"),
+    destinationBuckets: list(scope, "destinationBucket"),
+    sourceKmsKeyArn: text(scope, "sourceKmsKeyArn"),
+    destinationKmsKeyArn: text(scope, "destinationKmsKeyArn"),
+    ledgerBucket: text(scope, "ledgerBucket"),
+    listMaxConcurrency: integer(scope, "listMaxConcurrency"),
+    copyMaxConcurrency: integer(scope, "copyMaxConcurrency"),
+    copyConcurrency: integer(scope, "copyConcurrency"),
+  };
+}
