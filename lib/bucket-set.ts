@@ -42,10 +42,14 @@ export class BucketSet {
     }
     const invalid = names.filter((name) => !Token.isUnresolved(name) && !BUCKET_NAME.test(name));
     if (invalid.length > 0) {
-      throw new Error(`${side} bucket names must be plain bucket names (no ARN, wildcard or prefix), got ${invalid.map((n) => `"${n}"`).join(", ")}`);
+      throw new Error(
+        `${side} bucket names must be plain bucket names (no ARN, wildcard or prefix), got ${invalid.map((n) => `"${n}"`).join(", ")}`,
+      );
     }
     if (props.kmsKeyArn !== undefined && !Token.isUnresolved(props.kmsKeyArn) && !KMS_KEY_ARN.test(props.kmsKeyArn)) {
-      throw new Error(`${side}KmsKeyArn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias or key id, got "${props.kmsKeyArn}"`);
+      throw new Error(
+        `${side}KmsKeyArn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias or key id, got "${props.kmsKeyArn}"`,
+      );
     }
     this.bucketNames = names;
     this.bucketArns = names.map((name) => `arn:${Aws.PARTITION}:s3:::${name}`);
@@ -70,7 +74,13 @@ export class BucketSet {
    * to complete a multipart upload).
    */
   public grantWriteObjects(role: iam.IRole): void {
-    this.grantObjects(role, ["s3:PutObject", "s3:PutObjectTagging", "s3:PutObjectAcl", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]);
+    this.grantObjects(role, [
+      "s3:PutObject",
+      "s3:PutObjectTagging",
+      "s3:PutObjectAcl",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]);
     if (this.kmsKeyArn !== undefined) this.grantKey(role, ["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"]);
   }
 

@@ -78,7 +78,8 @@ export class PipelineDashboard extends Construct {
     this.dashboard.addWidgets(
       graph("Copy failures and S3 throttles", [
         custom(PipelineMetric.CopyFailures, "keys failed"),
-        custom(PipelineMetric.CopyThrottles, "S3 SlowDown/503"),
+        custom(PipelineMetric.CopyThrottles, "S3 SlowDown/503 retries"),
+        custom(PipelineMetric.ObjectsVanished, "keys gone from the source"),
       ]),
       graph("Lambda errors and throttles", [
         list.metricErrors({ ...sum, label: "list errors" }),
@@ -123,10 +124,7 @@ export class PipelineDashboard extends Construct {
       ),
       graph(
         "Concurrent executions",
-        [
-          list.metric("ConcurrentExecutions", { ...max, label: "list" }),
-          copy.metric("ConcurrentExecutions", { ...max, label: "copy" }),
-        ],
+        [list.metric("ConcurrentExecutions", { ...max, label: "list" }), copy.metric("ConcurrentExecutions", { ...max, label: "copy" })],
         12,
       ),
     );

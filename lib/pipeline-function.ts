@@ -75,6 +75,7 @@ export class PipelineFunction extends Construct {
         sourceMap: true,
         minify: true,
         target: "node22",
+        logLevel: nodejs.LogLevel.WARNING,
         // Bundle the pinned SDK instead of the runtime's, so Lambda runs what the tests ran.
         externalModules: [],
       },

@@ -56,7 +56,9 @@ export class S3FanoutStack extends Stack {
     this.destinations = new BucketSet("destination", { bucketNames: props.destinationBuckets, kmsKeyArn: props.destinationKmsKeyArn });
     const ledgerName = props.ledgerBucket?.trim();
     if (ledgerName !== undefined && [...this.sources.bucketNames, ...this.destinations.bucketNames].includes(ledgerName)) {
-      throw new Error(`ledgerBucket "${ledgerName}" is also a source or destination bucket: a job must not copy or verify its own bookkeeping`);
+      throw new Error(
+        `ledgerBucket "${ledgerName}" is also a source or destination bucket: a job must not copy or verify its own bookkeeping`,
+      );
     }
     const listMaxConcurrency = maxConcurrency("listMaxConcurrency", props.listMaxConcurrency ?? 10);
     const copyMaxConcurrency = maxConcurrency("copyMaxConcurrency", props.copyMaxConcurrency ?? 50);

@@ -16,6 +16,7 @@ export const PipelineMetric = {
   BytesCopied: "BytesCopied",
   CopyFailures: "CopyFailures",
   CopyThrottles: "CopyThrottles",
+  ObjectsVanished: "ObjectsVanished",
   KeysListed: "KeysListed",
 } as const;
 
