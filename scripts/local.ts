@@ -4,6 +4,8 @@
  * copied (keys deleted from the source meanwhile are reported as vanished).
  */
 import { UsageError } from "../lambdas/core/errors.ts";
+import { LocalHaltSignal } from "../lambdas/core/halt.ts";
+import { newJobId } from "../lambdas/core/selection.ts";
 import { EXIT, endpointUrl, parseCommandArgs, positiveInt, runCommand } from "./lib/cli.ts";
 import { jobProgress } from "./lib/progress.ts";
 import { formatS3Url, parseS3Url } from "./lib/s3url.ts";
@@ -49,7 +51,16 @@ async function main(): Promise<number> {
   const destination = parseS3Url(args.dest, "--dest");
   const endpoint = endpointUrl(args.endpoint);
   const progress = jobProgress(!args.quiet);
+  // Ctrl-C halts the job as `halt` does on AWS: running invocations stop before their next copy or enqueue.
+  const halt = new LocalHaltSignal();
+  const jobId = newJobId();
+  process.once("SIGINT", () => {
+    process.stderr.write(`\nhalting job ${jobId}...\n`);
+    halt.halt(jobId);
+  });
   const result = await runLocalJob({
+    jobId,
+    halt,
     source,
     destination,
     endpoint,
@@ -65,7 +76,7 @@ async function main(): Promise<number> {
   progress.stop();
   const ok = result.complete && result.failed === 0;
   process.stderr.write(
-    `${ok ? "done" : "INCOMPLETE"}: job ${result.jobId} ${formatS3Url(source)} -> ${formatS3Url(destination)}: ` +
+    `${ok ? "done" : result.haltedEarly ? "HALTED" : "INCOMPLETE"}: job ${result.jobId} ${formatS3Url(source)} -> ${formatS3Url(destination)}: ` +
       `listed ${result.listed}, copied ${result.copied}, vanished ${result.vanished}, failed ${result.failed}, ` +
       `${result.bytes} bytes in ${result.seconds.toFixed(1)} s\n`,
   );
@@ -86,6 +97,7 @@ async function main(): Promise<number> {
         skipped: result.skipped,
         vanished: result.vanished,
         failed: result.failed,
+        halted: result.haltedEarly,
         bytes: result.bytes,
         seconds: Number(result.seconds.toFixed(3)),
         ranges: result.ranges,

@@ -3,6 +3,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { configFromEnv, type PipelineConfig } from "../config.ts";
 import { ConfigError } from "../core/errors.ts";
+import { CachedHaltSignal } from "../core/halt.ts";
 import { createS3Client, createSqsClient } from "./clients.ts";
 import { S3Ledger } from "./s3Ledger.ts";
 import { S3ObjectStore } from "./s3Store.ts";
@@ -14,11 +15,13 @@ export function lambdaDeps() {
   if (!ledgerBucket) throw new ConfigError("environment variable LEDGER_BUCKET is required");
   const s3 = createS3Client({ maxSockets: config.copyConcurrency + 16 });
   const sqs = createSqsClient();
+  const ledger = new S3Ledger(s3, ledgerBucket, process.env.LEDGER_PREFIX ?? "");
   return {
     config,
     store: new S3ObjectStore(s3),
     sink: new SqsMessageSink(sqs, config.queues),
-    ledger: new S3Ledger(s3, ledgerBucket, process.env.LEDGER_PREFIX ?? ""),
+    ledger,
+    halt: new CachedHaltSignal((jobId) => ledger.isHaltMarked(jobId)),
     logger: new Logger({ serviceName: "s3-fanout" }),
     metrics: new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "S3Fanout", serviceName: "s3-fanout" }),
   };

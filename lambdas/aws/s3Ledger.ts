@@ -1,31 +1,124 @@
 /**
- * Ledger kept as small JSON objects in S3, one per finished portion and one
- * per batch outcome, under `<prefix>jobs/<jobId>/`. Writes are idempotent:
- * the object name is derived from the record's identity.
+ * The job ledger in S3, under `<prefix>jobs/<jobId>/`:
+ *   spec.json              the job spec (kickoff)
+ *   halt.json              the halt marker (halt)
+ *   portions/<id>.json     one finished stretch of a listing range, with the batches it emitted
+ *   batches/<batchId>.json one copy batch's outcome
+ * Writes are idempotent: an object's name is derived from the record's identity.
  */
 
 import { createHash } from "node:crypto";
-import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { type JobSpec, parseJobSpec } from "../core/jobSpec.ts";
 import { asciiJson } from "../core/messages.ts";
 import type { BatchOutcome, Ledger, PortionRecord } from "../core/ports.ts";
+import { errorInfo } from "../core/retry.ts";
+
+export interface JobRecords {
+  readonly portions: PortionRecord[];
+  readonly outcomes: Map<string, BatchOutcome>;
+}
 
 export class S3Ledger implements Ledger {
+  /** Parsed records by key and ETag, so that watching a job re-reads only what changed. */
+  private readonly cache = new Map<string, { etag: string; value: unknown }>();
+
   constructor(
     private readonly s3: S3Client,
-    private readonly bucket: string,
-    private readonly prefix = "",
+    readonly bucket: string,
+    readonly prefix = "",
   ) {}
+
+  jobPrefix(jobId: string): string {
+    return `${this.prefix}jobs/${jobId}/`;
+  }
 
   async recordPortion(record: PortionRecord): Promise<void> {
     const id = createHash("sha256")
       .update(JSON.stringify([record.range.startAfter ?? null, record.range.endAt ?? null]))
       .digest("base64url")
       .slice(0, 22);
-    await this.put(`${this.prefix}jobs/${record.jobId}/portions/${id}.json`, record);
+    await this.put(`${this.jobPrefix(record.jobId)}portions/${id}.json`, record);
   }
 
   async recordBatch(outcome: BatchOutcome): Promise<void> {
-    await this.put(`${this.prefix}jobs/${outcome.jobId}/batches/${outcome.batchId}.json`, outcome);
+    await this.put(`${this.jobPrefix(outcome.jobId)}batches/${outcome.batchId}.json`, outcome);
+  }
+
+  async writeSpec(spec: JobSpec): Promise<void> {
+    await this.put(`${this.jobPrefix(spec.id)}spec.json`, spec);
+  }
+
+  /** The job's spec, or undefined when there is no such job. */
+  async readSpec(jobId: string): Promise<JobSpec | undefined> {
+    const text = await this.getText(`${this.jobPrefix(jobId)}spec.json`);
+    return text === undefined ? undefined : parseJobSpec(text);
+  }
+
+  async writeHalt(jobId: string, reason: string): Promise<void> {
+    await this.put(`${this.jobPrefix(jobId)}halt.json`, { jobId, reason, haltedAt: new Date().toISOString() });
+  }
+
+  async isHaltMarked(jobId: string): Promise<boolean> {
+    try {
+      await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: `${this.jobPrefix(jobId)}halt.json` }));
+      return true;
+    } catch (err) {
+      const info = errorInfo(err);
+      if (info.status === 404 || info.code === "NotFound" || info.code === "NoSuchKey") return false;
+      throw err;
+    }
+  }
+
+  /** Every portion and batch outcome recorded so far. */
+  async readRecords(jobId: string): Promise<JobRecords> {
+    const base = this.jobPrefix(jobId);
+    const objects: { key: string; etag: string }[] = [];
+    let token: string | undefined;
+    do {
+      const out = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token }));
+      for (const c of out.Contents ?? []) if (c.Key && c.ETag) objects.push({ key: c.Key, etag: c.ETag });
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+
+    const portions: PortionRecord[] = [];
+    const outcomes = new Map<string, BatchOutcome>();
+    const records = objects.filter((o) => o.key.startsWith(`${base}portions/`) || o.key.startsWith(`${base}batches/`));
+    let next = 0;
+    const worker = async () => {
+      while (next < records.length) {
+        const o = records[next++];
+        if (!o) break;
+        const value = await this.readCached(o.key, o.etag);
+        if (o.key.startsWith(`${base}portions/`)) portions.push(value as PortionRecord);
+        else {
+          const outcome = value as BatchOutcome;
+          outcomes.set(outcome.batchId, outcome);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    return { portions, outcomes };
+  }
+
+  private async readCached(key: string, etag: string): Promise<unknown> {
+    const hit = this.cache.get(key);
+    if (hit && hit.etag === etag) return hit.value;
+    const text = await this.getText(key);
+    const value: unknown = JSON.parse(text ?? "null");
+    this.cache.set(key, { etag, value });
+    return value;
+  }
+
+  private async getText(key: string): Promise<string | undefined> {
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return (await out.Body?.transformToString("utf-8")) ?? "";
+    } catch (err) {
+      const info = errorInfo(err);
+      if (info.status === 404 || info.code === "NoSuchKey") return undefined;
+      throw err;
+    }
   }
 
   private async put(key: string, value: unknown): Promise<void> {

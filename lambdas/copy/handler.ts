@@ -9,6 +9,7 @@ import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
 import type { PipelineConfig } from "../config.ts";
 import { type CopyEvent, copyTasks } from "../core/copier.ts";
+import type { HaltSignal } from "../core/halt.ts";
 import { AdaptiveLimiter } from "../core/limiter.ts";
 import { parseCopyBody } from "../core/messages.ts";
 import type { Ledger, MessageSink, ObjectStore } from "../core/ports.ts";
@@ -18,6 +19,8 @@ export interface CopyHandlerDeps {
   readonly store: ObjectStore;
   readonly sink: MessageSink;
   readonly ledger: Ledger;
+  /** The job's halt marker, checked before every copy and enqueue. */
+  readonly halt: HaltSignal;
   readonly config: PipelineConfig;
   readonly logger: Logger;
   /** Shared across invocations of a warm instance, so the learned limit persists. */
@@ -51,6 +54,7 @@ export function createCopyHandler(deps: CopyHandlerDeps): SqsBatchHandler {
           store: deps.store,
           sink: deps.sink,
           ledger: deps.ledger,
+          halt: deps.halt,
           limiter,
           policy: config.copyPolicy,
           limits: config.limits,

@@ -6,6 +6,7 @@
  * on its own with its error. A key gone from the source is "vanished".
  */
 import { type BatchLimits, packCopyBatches } from "./batching.ts";
+import type { HaltSignal } from "./halt.ts";
 import type { AdaptiveLimiter } from "./limiter.ts";
 import { type CopyItem, type CopyTask, failureBody } from "./messages.ts";
 import type { BatchRef, KeyFailure, Ledger, MessageSink, ObjectStore } from "./ports.ts";
@@ -33,6 +34,7 @@ export interface CopierDeps {
   readonly store: ObjectStore;
   readonly sink: MessageSink;
   readonly ledger: Ledger;
+  readonly halt: HaltSignal;
   readonly limiter: AdaptiveLimiter;
   readonly policy: CopyPolicy;
   readonly limits: BatchLimits;
@@ -55,13 +57,15 @@ export type CopyEvent =
       readonly vanished: number;
       readonly failed: number;
       readonly requeued: number;
+      readonly halted: number;
     };
 
 type ItemResult =
   | { readonly status: "copied" }
   | { readonly status: "vanished" }
   | { readonly status: "failed"; readonly error: ErrorInfo; readonly errorClass: ErrorClass }
-  | { readonly status: "deferred" };
+  | { readonly status: "deferred" }
+  | { readonly status: "halted" };
 
 /** Maps a source key to its destination key, as `aws s3 cp --recursive` does. */
 export function destinationKey(task: CopyTask, sourceKey: string): string {
@@ -103,6 +107,8 @@ async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promi
   for (let tryNo = 0; tryNo < deps.policy.triesPerDelivery; tryNo++) {
     if (deps.remainingMs() < deps.safetyMs) return last;
     const outcome = await deps.limiter.run(async (): Promise<ItemResult> => {
+      // Checked in the slot, right before the request: after halt returns, no copy starts.
+      if (await deps.halt.isHalted(task.job.id)) return { status: "halted" };
       try {
         await deps.store.copy({
           sourceBucket: task.job.source.bucket,
@@ -123,6 +129,7 @@ async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promi
       }
     });
     if (outcome.status !== "failed" || outcome.errorClass === "permanent") return outcome;
+    if (await deps.halt.isHalted(task.job.id)) return { status: "halted" };
     last = outcome;
     deps.onEvent?.({ kind: "retry", key: item.key, error: outcome.error, errorClass: outcome.errorClass, attempt: tryNo + 1 });
     const delay = backoffDelay(tryNo, deps.policy.backoff, deps.random);
@@ -139,6 +146,7 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
   const failed: KeyFailure[] = [];
   const retry: CopyItem[] = [];
   const deferred: CopyItem[] = [];
+  let halted = 0;
   const attempts = task.attempt + 1;
   task.items.forEach((item, i) => {
     const r = results[i] ?? { status: "deferred" };
@@ -146,12 +154,20 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
       copied++;
       copiedBytes += item.size;
     } else if (r.status === "vanished") vanished.push(item.key);
+    else if (r.status === "halted") halted++;
     else if (r.status === "deferred") deferred.push(item);
     else if (r.errorClass !== "permanent" && attempts < deps.policy.maxDeliveries) retry.push(item);
     else failed.push({ key: item.key, size: item.size, etag: item.etag, error: r.error, attempts });
   });
 
   const children: BatchRef[] = [];
+  const jobHalted = halted > 0 || ((retry.length > 0 || deferred.length > 0) && (await deps.halt.isHalted(task.job.id)));
+  if (jobHalted) {
+    // A halted job enqueues nothing more: what would have been retried is counted as halted.
+    halted += retry.length + deferred.length;
+    retry.length = 0;
+    deferred.length = 0;
+  }
   const requeue = async (items: CopyItem[], attempt: number) => {
     if (items.length === 0) return;
     const batches = packCopyBatches(task.job, items, deps.limits, attempt, task.batchId);
@@ -169,7 +185,7 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
     await deps.sink.send("copyDlq", records);
     for (const f of failed) deps.onEvent?.({ kind: "failed", key: f.key, error: f.error, errorClass: classifyError(f.error) });
   }
-  await deps.ledger.recordBatch({ jobId: task.job.id, batchId: task.batchId, copied, copiedBytes, vanished, failed, children });
+  await deps.ledger.recordBatch({ jobId: task.job.id, batchId: task.batchId, copied, copiedBytes, vanished, failed, halted, children });
   deps.onEvent?.({
     kind: "settled",
     batchId: task.batchId,
@@ -178,5 +194,6 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
     vanished: vanished.length,
     failed: failed.length,
     requeued: retry.length + deferred.length,
+    halted,
   });
 }

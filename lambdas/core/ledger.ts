@@ -16,6 +16,8 @@ export interface JobSummary {
   readonly skipped: number;
   readonly vanished: number;
   readonly failed: number;
+  /** Keys left uncopied because the job was halted. */
+  readonly halted: number;
   readonly bytes: number;
   /** Batches emitted (children included) without an outcome yet. */
   readonly pendingBatches: number;
@@ -34,6 +36,7 @@ export function summarize(portions: readonly PortionRecord[], outcomes: Readonly
   let bytes = 0;
   let vanished = 0;
   let failed = 0;
+  let halted = 0;
   let pendingBatches = 0;
   // Walk from the listed batches down through retry children.
   const stack = [...emitted.keys()];
@@ -51,6 +54,7 @@ export function summarize(portions: readonly PortionRecord[], outcomes: Readonly
     bytes += outcome.copiedBytes;
     vanished += outcome.vanished.length;
     failed += outcome.failed.length;
+    halted += outcome.halted ?? 0;
     for (const child of outcome.children) stack.push(child.batchId);
   }
   const rangesCovered = coversKeySpace(portions.map((p) => p.range));
@@ -64,6 +68,7 @@ export function summarize(portions: readonly PortionRecord[], outcomes: Readonly
     skipped: 0,
     vanished,
     failed,
+    halted,
     bytes,
     pendingBatches,
   };

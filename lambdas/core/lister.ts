@@ -5,6 +5,7 @@
  * continuation and every copy batch are safely enqueued.
  */
 import { type BatchLimits, packCopyBatches } from "./batching.ts";
+import type { HaltSignal } from "./halt.ts";
 import { type ListTask, listBody } from "./messages.ts";
 import type { BatchRef, Ledger, ListedObject, ListPage, MessageSink, ObjectStore } from "./ports.ts";
 import { isPastEnd, type KeyRange, rangeContains } from "./ranges.ts";
@@ -13,6 +14,7 @@ export interface ListerDeps {
   readonly store: ObjectStore;
   readonly sink: MessageSink;
   readonly ledger: Ledger;
+  readonly halt: HaltSignal;
   readonly limits: BatchLimits;
   /** Keys per ListObjectsV2 page. @default 1000 */
   readonly pageSize: number;
@@ -28,6 +30,8 @@ export interface ListResult {
   readonly batches: number;
   /** The continuation's range when the range was handed on, else undefined. */
   readonly continuedFrom?: string | undefined;
+  /** True when the job's halt marker stopped the listing: nothing more was enqueued. */
+  readonly halted?: boolean;
 }
 
 export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListResult> {
@@ -39,6 +43,7 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
   const emitted: BatchRef[] = [];
 
   for (;;) {
+    if (await deps.halt.isHalted(job.id)) return { listed, pages, batches: emitted.length, halted: true };
     const page = await listPage(deps, job.source.bucket, job.source.prefix, startAfter, token);
     pages++;
     const inRange: ListedObject[] = [];
@@ -51,6 +56,7 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
       if (rangeContains(range, o.key) && o.key.startsWith(job.source.prefix)) inRange.push(o);
     }
     if (inRange.length > 0) {
+      if (await deps.halt.isHalted(job.id)) return { listed, pages, batches: emitted.length, halted: true };
       const batches = packCopyBatches(job, inRange, deps.limits);
       await deps.sink.send("copy", batches);
       for (const b of batches) emitted.push({ batchId: b.batchId, keys: b.keys, bytes: b.bytes });
@@ -64,6 +70,7 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
     if (last !== undefined) startAfter = last.key;
     token = page.nextToken;
     if (deps.remainingMs() < deps.safetyMs) {
+      if (await deps.halt.isHalted(job.id)) return { listed, pages, batches: emitted.length, halted: true };
       const rest: KeyRange = { startAfter, endAt: range.endAt };
       await deps.sink.send("list", [{ body: listBody({ job, range: rest, token, hop: task.hop + 1 }) }]);
       // Pages of no keys (e.g. over delete markers) move the token, not the key: no portion is finished yet.

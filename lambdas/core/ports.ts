@@ -84,6 +84,8 @@ export interface BatchOutcome {
   readonly copiedBytes: number;
   readonly vanished: readonly string[];
   readonly failed: readonly KeyFailure[];
+  /** Keys not copied because the job was halted. @default 0 */
+  readonly halted?: number;
   readonly children: readonly BatchRef[];
 }
 

@@ -7,6 +7,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
 import type { PipelineConfig } from "../config.ts";
+import type { HaltSignal } from "../core/halt.ts";
 import { listRange } from "../core/lister.ts";
 import { parseListBody } from "../core/messages.ts";
 import type { Ledger, MessageSink, ObjectStore } from "../core/ports.ts";
@@ -16,6 +17,8 @@ export interface ListHandlerDeps {
   readonly store: ObjectStore;
   readonly sink: MessageSink;
   readonly ledger: Ledger;
+  /** The job's halt marker, checked before every copy and enqueue. */
+  readonly halt: HaltSignal;
   readonly config: PipelineConfig;
   readonly logger: Logger;
   /** CloudWatch metrics (EMF) in Lambda; absent in the local runtime. */
@@ -35,6 +38,7 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
           store: deps.store,
           sink: deps.sink,
           ledger: deps.ledger,
+          halt: deps.halt,
           limits: config.limits,
           pageSize: config.listPageSize,
           remainingMs: () => context.getRemainingTimeInMillis(),

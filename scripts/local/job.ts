@@ -15,6 +15,7 @@ import type { PipelineConfig } from "../../lambdas/config.ts";
 import { createCopyHandler } from "../../lambdas/copy/handler.ts";
 import { type BatchLimits, DEFAULT_BATCH_LIMITS } from "../../lambdas/core/batching.ts";
 import { type CopyPolicy, DEFAULT_COPY_POLICY } from "../../lambdas/core/copier.ts";
+import { LocalHaltSignal } from "../../lambdas/core/halt.ts";
 import { InMemoryLedger, type JobSummary } from "../../lambdas/core/ledger.ts";
 import { type JobRef, listBody, type S3Location } from "../../lambdas/core/messages.ts";
 import type { KeyFailure, ObjectStore } from "../../lambdas/core/ports.ts";
@@ -64,10 +65,14 @@ export interface LocalJobOptions {
   readonly sqs?: SQSClient;
   /** Keep the queues after the job (they are deleted by default unless a DLQ holds messages). */
   readonly keepQueues?: boolean;
+  /** Halting it stops the job as `halt` does on AWS: nothing copies or re-enqueues afterwards. */
+  readonly halt?: LocalHaltSignal;
 }
 
 export interface LocalJobResult extends JobSummary {
   readonly jobId: string;
+  /** True when the job was halted before it completed. */
+  readonly haltedEarly: boolean;
   readonly seconds: number;
   readonly ranges: number;
   readonly failures: readonly KeyFailure[];
@@ -108,7 +113,8 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   const store = options.wrapStore ? options.wrapStore(baseStore) : baseStore;
   const sink = new SqsMessageSink(sqs, config.queues);
   const logger = new Logger({ serviceName: "s3-fanout-local", logLevel: options.logLevel ?? "ERROR" });
-  const deps = { store, sink, ledger, config, logger };
+  const halt = options.halt ?? new LocalHaltSignal();
+  const deps = { store, sink, ledger, halt, config, logger };
 
   const job: JobRef = { id: jobId, source: options.source, destination: options.destination };
   const seeds = seedRanges(options.source.prefix, options.splitPoints ?? DEFAULT_SPLIT_POINTS);
@@ -147,7 +153,7 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   let summary: JobSummary;
   let dlq = { list: 0, copy: 0 };
   try {
-    summary = await waitForCompletion(ledger, sqs, queues, options);
+    summary = await waitForCompletion(ledger, () => halt.isHalted(jobId), sqs, queues, options);
   } finally {
     await Promise.all(runners.map((r) => r.stop()));
   }
@@ -168,6 +174,7 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   return {
     ...summary,
     jobId,
+    haltedEarly: !summary.complete && (await halt.isHalted(jobId)),
     seconds: (performance.now() - started) / 1000,
     ranges: summary.portions,
     failures: ledger.failures(),
@@ -180,6 +187,7 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
 /** Polls the ledger until it proves completion, or until the job is stuck. */
 async function waitForCompletion(
   ledger: InMemoryLedger,
+  halted: () => Promise<boolean>,
   sqs: SQSClient,
   queues: Awaited<ReturnType<typeof createJobQueues>>,
   options: LocalJobOptions,
@@ -191,7 +199,7 @@ async function waitForCompletion(
   for (;;) {
     const summary = ledger.summary();
     options.onProgress?.(summary);
-    if (summary.complete) return summary;
+    if (summary.complete || (await halted())) return summary;
     const key = `${summary.portions}/${summary.copied}/${summary.failed}/${summary.vanished}/${summary.pendingBatches}`;
     if (key !== lastKey) {
       lastKey = key;

@@ -12,6 +12,7 @@ import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
 import type { PipelineConfig } from "../../lambdas/config.ts";
 import { createCopyHandler } from "../../lambdas/copy/handler.ts";
+import { LocalHaltSignal } from "../../lambdas/core/halt.ts";
 import { decodeKey } from "../../lambdas/core/keyCodec.ts";
 import { AdaptiveLimiter } from "../../lambdas/core/limiter.ts";
 import { type CopyItem, type CopyTask, copyBody, type JobRef, listBody, parseCopyBody } from "../../lambdas/core/messages.ts";
@@ -35,15 +36,17 @@ import {
 function setup(config: PipelineConfig = testConfig(), limiter?: AdaptiveLimiter) {
   const clients = mockedClients();
   const ledger = new RecordingLedger();
+  const halt = new LocalHaltSignal();
   const handler = createCopyHandler({
     store: new S3ObjectStore(clients.s3),
     sink: new SqsMessageSink(clients.sqs, config.queues),
     ledger,
+    halt,
     config,
     logger: silentLogger(),
     limiter,
   });
-  return { ...clients, ledger, handler };
+  return { ...clients, ledger, halt, handler };
 }
 
 function copyTask(job: JobRef, items: readonly CopyItem[], extra: { attempt?: number; batchId?: string } = {}): CopyTask {
@@ -540,6 +543,44 @@ describe("copy handler", () => {
         ledger.batchRecords.map((o) => o.batchId),
         ["good"],
       );
+    });
+  });
+
+  describe("halt", () => {
+    it("starts no copy and re-enqueues nothing for a halted job", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, halt, handler } = setup();
+      s3Mock.on(CopyObjectCommand).resolves({});
+      const job = testJob();
+      halt.halt(job.id);
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(copyBody(copyTask(job, items("a", "b", "c"))))), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(copyCalls(s3Mock).length, 0);
+      assert.equal(sqsMock.commandCalls(SendMessageBatchCommand).length, 0);
+      assert.equal(ledger.batchRecords[0]?.halted, 3);
+    });
+
+    it("does not retry a failing key once the job is halted", async () => {
+      // Prepare: the first copy fails transiently and the halt lands meanwhile.
+      const { s3Mock, sqsMock, ledger, halt, handler } = setup();
+      const job = testJob();
+      s3Mock.on(CopyObjectCommand).callsFake(async () => {
+        halt.halt(job.id);
+        throw s3Error("InternalError", 500, "try again");
+      });
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(copyBody(copyTask(job, items("a"))))), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(copyCalls(s3Mock).length, 1);
+      assert.equal(sentTo(sqsMock, QUEUE_URLS.copy).length, 0);
+      assert.equal(ledger.batchRecords[0]?.halted, 1);
     });
   });
 });

@@ -11,6 +11,7 @@ import { SendMessageBatchCommand, type SendMessageBatchCommandInput } from "@aws
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
 import type { PipelineConfig } from "../../lambdas/config.ts";
+import { LocalHaltSignal } from "../../lambdas/core/halt.ts";
 import { copyBody, type JobRef, type ListTask, listBody, parseCopyBody, parseListBody } from "../../lambdas/core/messages.ts";
 import { createListHandler } from "../../lambdas/list/handler.ts";
 import {
@@ -32,14 +33,16 @@ import {
 function setup(config: PipelineConfig = testConfig()) {
   const clients = mockedClients();
   const ledger = new RecordingLedger();
+  const halt = new LocalHaltSignal();
   const handler = createListHandler({
     store: new S3ObjectStore(clients.s3),
     sink: new SqsMessageSink(clients.sqs, config.queues),
     ledger,
+    halt,
     config,
     logger: silentLogger(),
   });
-  return { ...clients, ledger, handler };
+  return { ...clients, ledger, halt, handler };
 }
 
 function listTask(job: JobRef, range: ListTask["range"] = {}, extra: { token?: string; hop?: number } = {}): ListTask {
@@ -578,6 +581,43 @@ describe("list handler", () => {
       assert.deepEqual(result.batchItemFailures, []);
       assert.equal(sentTo(sqsMock, QUEUE_URLS.listDlq).length, 1);
       assert.deepEqual(emittedKeys(sqsMock), ["k1"]);
+    });
+  });
+
+  describe("halt", () => {
+    it("lists nothing and enqueues nothing for a halted job, and acknowledges the message", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, halt, handler } = setup();
+      s3Mock.on(ListObjectsV2Command).resolves(page(["a", "b"], "token-1"));
+      const job = testJob();
+      halt.halt(job.id);
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(listBody(listTask(job)))), fakeContext(1));
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(listCalls(s3Mock).length, 0);
+      assert.equal(sqsMock.commandCalls(SendMessageBatchCommand).length, 0);
+      assert.equal(ledger.summary().portions, 0);
+    });
+
+    it("stops re-enqueueing itself once the job is halted mid-range", async () => {
+      // Prepare: the halt lands while the first page is being listed.
+      const { s3Mock, sqsMock, halt, handler } = setup();
+      const job = testJob();
+      s3Mock.on(ListObjectsV2Command).callsFake(async () => {
+        halt.halt(job.id);
+        return page(["a", "b"], "token-1");
+      });
+
+      // Act: a deadline so near that it would continue after this page.
+      const result = await handler(sqsEvent(sqsRecord(listBody(listTask(job)))), fakeContext(1));
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(sentTo(sqsMock, QUEUE_URLS.list).length, 0);
+      assert.deepEqual(emittedKeys(sqsMock), []);
     });
   });
 });

@@ -1,0 +1,34 @@
+/** A job's spec: what kickoff wrote and every command reads back. */
+import * as v from "valibot";
+import { MalformedMessageError } from "./errors.ts";
+import type { JobRef } from "./messages.ts";
+
+const LocationSchema = v.object({ bucket: v.pipe(v.string(), v.minLength(1)), prefix: v.string() });
+
+export const JobSpecSchema = v.object({
+  v: v.literal(1),
+  id: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/)),
+  source: LocationSchema,
+  destination: LocationSchema,
+  mode: v.picklist(["copy"]),
+  createdAt: v.string(),
+  ranges: v.pipe(v.number(), v.integer(), v.minValue(1)),
+});
+
+export type JobSpec = v.InferOutput<typeof JobSpecSchema>;
+
+export function jobRefOf(spec: JobSpec): JobRef {
+  return { id: spec.id, source: spec.source, destination: spec.destination };
+}
+
+export function parseJobSpec(text: string): JobSpec {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new MalformedMessageError("job spec is not JSON");
+  }
+  const result = v.safeParse(JobSpecSchema, raw);
+  if (!result.success) throw new MalformedMessageError(`job spec is invalid: ${result.issues[0]?.message ?? "unknown"}`);
+  return result.output;
+}
