@@ -11,44 +11,23 @@ import type { SQSClient } from "@aws-sdk/client-sqs";
 import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
-import type { PipelineConfig } from "../../lambdas/config.ts";
-import { createCopyHandler } from "../../lambdas/copy/handler.ts";
-import { type BatchLimits, DEFAULT_BATCH_LIMITS } from "../../lambdas/core/batching.ts";
-import { type CopyPolicy, DEFAULT_COPY_POLICY } from "../../lambdas/core/copier.ts";
 import { LocalHaltSignal } from "../../lambdas/core/halt.ts";
 import { InMemoryLedger, type JobSummary } from "../../lambdas/core/ledger.ts";
 import { type JobRef, listBody, type S3Location } from "../../lambdas/core/messages.ts";
 import type { KeyFailure, ObjectStore } from "../../lambdas/core/ports.ts";
 import { DEFAULT_SPLIT_POINTS, seedRanges } from "../../lambdas/core/ranges.ts";
 import { newJobId } from "../../lambdas/core/selection.ts";
-import { createListHandler } from "../../lambdas/list/handler.ts";
 import { preflight } from "../lib/preflight.ts";
-import { createJobQueues, deleteQueues, queueDepth } from "./queues.ts";
-import { EventSourceRunner } from "./runner.ts";
+import { type FunctionSettings, pipelineConfig, startFunctions, visibilityTimeoutSeconds } from "./functions.ts";
+import { createPipelineQueues, deleteQueues, type JobQueues, queueDepth } from "./queues.ts";
 
-export interface LocalJobOptions {
+export interface LocalJobOptions extends FunctionSettings {
   readonly source: S3Location;
   readonly destination: S3Location;
   /** @default AWS_ENDPOINT_URL, else real AWS */
   readonly endpoint?: string | undefined;
   readonly region?: string | undefined;
   readonly jobId?: string | undefined;
-  /** Concurrent list invocations. @default 4 */
-  readonly listConcurrency?: number;
-  /** Concurrent copy invocations. @default 4 */
-  readonly copyInvocations?: number;
-  /** Copy messages per copy invocation (1-10). @default 10 */
-  readonly copyBatchSize?: number;
-  /** Copies in flight per copy invocation. @default 64 */
-  readonly copyConcurrency?: number;
-  /** List invocation timeout; short values exercise continuation. @default 60000 */
-  readonly listTimeoutMs?: number;
-  /** Continue elsewhere when fewer ms remain. @default a fifth of listTimeoutMs */
-  readonly listSafetyMs?: number;
-  readonly copyTimeoutMs?: number;
-  readonly pageSize?: number;
-  readonly limits?: BatchLimits;
-  readonly copyPolicy?: CopyPolicy;
   readonly splitPoints?: readonly string[];
   /** SQS visibility timeout. @default 6 x the longer function timeout */
   readonly visibilityTimeoutSeconds?: number;
@@ -85,36 +64,24 @@ export interface LocalJobResult extends JobSummary {
 export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobResult> {
   const started = performance.now();
   const jobId = options.jobId ?? newJobId();
-  const listTimeoutMs = options.listTimeoutMs ?? 60_000;
-  const copyTimeoutMs = options.copyTimeoutMs ?? 60_000;
-  const copyConcurrency = options.copyConcurrency ?? 64;
-  const copyInvocations = options.copyInvocations ?? 4;
-  const clientOptions = { endpoint: options.endpoint, region: options.region, maxSockets: copyConcurrency * copyInvocations + 32 };
+  const maxSockets = (options.copyConcurrency ?? 64) * (options.copyInvocations ?? 4) + 32;
+  const clientOptions = { endpoint: options.endpoint, region: options.region, maxSockets };
   const s3 = options.s3 ?? createS3Client(clientOptions);
   const sqs = options.sqs ?? createSqsClient(clientOptions);
 
   await preflight(s3, options.source, options.destination);
 
-  const queues = await createJobQueues(sqs, jobId, {
-    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? Math.ceil((6 * Math.max(listTimeoutMs, copyTimeoutMs)) / 1000),
+  const queues = await createPipelineQueues(sqs, `s3-fanout-${jobId}`, {
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? visibilityTimeoutSeconds(options),
     maxReceiveCount: options.maxReceiveCount ?? 5,
   });
-  const config: PipelineConfig = {
-    queues: { list: queues.list.url, copy: queues.copy.url, listDlq: queues.listDlq.url, copyDlq: queues.copyDlq.url },
-    limits: options.limits ?? DEFAULT_BATCH_LIMITS,
-    listPageSize: options.pageSize ?? 1000,
-    listSafetyMs: options.listSafetyMs ?? Math.floor(listTimeoutMs / 5),
-    copyConcurrency,
-    copySafetyMs: Math.floor(copyTimeoutMs / 5),
-    copyPolicy: options.copyPolicy ?? DEFAULT_COPY_POLICY,
-  };
+  const config = pipelineConfig(queues, options);
   const ledger = new InMemoryLedger();
   const baseStore = new S3ObjectStore(s3);
   const store = options.wrapStore ? options.wrapStore(baseStore) : baseStore;
   const sink = new SqsMessageSink(sqs, config.queues);
   const logger = new Logger({ serviceName: "s3-fanout-local", logLevel: options.logLevel ?? "ERROR" });
   const halt = options.halt ?? new LocalHaltSignal();
-  const deps = { store, sink, ledger, halt, config, logger };
 
   const job: JobRef = { id: jobId, source: options.source, destination: options.destination };
   const seeds = seedRanges(options.source.prefix, options.splitPoints ?? DEFAULT_SPLIT_POINTS);
@@ -122,40 +89,14 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
     "list",
     seeds.map((range) => ({ body: listBody({ job, range, hop: 0 }) })),
   );
-
-  const onError = (where: string, err: unknown) => logger.warn("runner error", { where, error: String(err) });
-  const runners = [
-    new EventSourceRunner({
-      sqs,
-      queueUrl: queues.list.url,
-      queueArn: queues.list.arn,
-      handler: createListHandler(deps),
-      functionName: `s3-fanout-${jobId}-list`,
-      batchSize: 1,
-      concurrency: options.listConcurrency ?? 4,
-      timeoutMs: listTimeoutMs,
-      onError,
-    }),
-    new EventSourceRunner({
-      sqs,
-      queueUrl: queues.copy.url,
-      queueArn: queues.copy.arn,
-      handler: createCopyHandler(deps),
-      functionName: `s3-fanout-${jobId}-copy`,
-      batchSize: options.copyBatchSize ?? 10,
-      concurrency: copyInvocations,
-      timeoutMs: copyTimeoutMs,
-      onError,
-    }),
-  ];
-  for (const r of runners) r.start();
+  const functions = startFunctions(sqs, queues, { store, sink, ledger, halt, config, logger }, options, `s3-fanout-${jobId}`);
 
   let summary: JobSummary;
   let dlq = { list: 0, copy: 0 };
   try {
     summary = await waitForCompletion(ledger, () => halt.isHalted(jobId), sqs, queues, options);
   } finally {
-    await Promise.all(runners.map((r) => r.stop()));
+    await functions.stop();
   }
   dlq = {
     list: await queueDepth(sqs, queues.listDlq.url),
@@ -189,7 +130,7 @@ async function waitForCompletion(
   ledger: InMemoryLedger,
   halted: () => Promise<boolean>,
   sqs: SQSClient,
-  queues: Awaited<ReturnType<typeof createJobQueues>>,
+  queues: JobQueues,
   options: LocalJobOptions,
 ): Promise<JobSummary> {
   const pollMs = options.pollMs ?? 200;

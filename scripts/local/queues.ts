@@ -25,17 +25,18 @@ async function create(sqs: SQSClient, name: string, attributes: Record<string, s
   return { url, arn };
 }
 
-export async function createJobQueues(sqs: SQSClient, jobId: string, settings: QueueSettings): Promise<JobQueues> {
+/** The pipeline's four queues, named `<namePrefix>-list`, `-list-dlq`, `-copy`, `-copy-dlq`. */
+export async function createPipelineQueues(sqs: SQSClient, namePrefix: string, settings: QueueSettings): Promise<JobQueues> {
   const retention = String(14 * 24 * 3600);
-  const listDlq = await create(sqs, `s3-fanout-${jobId}-list-dlq`, { MessageRetentionPeriod: retention });
-  const copyDlq = await create(sqs, `s3-fanout-${jobId}-copy-dlq`, { MessageRetentionPeriod: retention });
+  const listDlq = await create(sqs, `${namePrefix}-list-dlq`, { MessageRetentionPeriod: retention });
+  const copyDlq = await create(sqs, `${namePrefix}-copy-dlq`, { MessageRetentionPeriod: retention });
   const work = (dlq: JobQueue) => ({
     VisibilityTimeout: String(settings.visibilityTimeoutSeconds),
     MessageRetentionPeriod: retention,
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: settings.maxReceiveCount }),
   });
-  const list = await create(sqs, `s3-fanout-${jobId}-list`, work(listDlq));
-  const copy = await create(sqs, `s3-fanout-${jobId}-copy`, work(copyDlq));
+  const list = await create(sqs, `${namePrefix}-list`, work(listDlq));
+  const copy = await create(sqs, `${namePrefix}-copy`, work(copyDlq));
   return { list, copy, listDlq, copyDlq };
 }
 

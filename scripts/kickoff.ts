@@ -1,0 +1,43 @@
+/**
+ * npm run kickoff -- --source s3://BUCKET[/PREFIX] --dest s3://BUCKET[/PREFIX] [--outputs FILE] [--json]
+ * Preflights, writes the job spec to the ledger and seeds the listing ranges; prints the job id.
+ */
+import { UsageError } from "../lambdas/core/errors.ts";
+import { EXIT, parseCommandArgs, runCommand } from "./lib/cli.ts";
+import { connect, DEPLOYMENT_OPTIONS, DEPLOYMENT_USAGE, kickoff } from "./lib/operator.ts";
+import { formatS3Url, parseS3Url } from "./lib/s3url.ts";
+
+const USAGE = `usage: npm run kickoff -- --source s3://BUCKET[/PREFIX] --dest s3://BUCKET[/PREFIX] [options]
+  --source URL      what to copy (every key under the prefix)
+  --dest URL        where to; the source prefix is replaced by this prefix
+  --job-id ID       (default: a new time-sortable id)
+${DEPLOYMENT_USAGE}`;
+
+async function main(): Promise<number> {
+  const args = parseCommandArgs(process.argv.slice(2), {
+    ...DEPLOYMENT_OPTIONS,
+    source: { type: "string" },
+    dest: { type: "string" },
+    "job-id": { type: "string" },
+  });
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  if (!args.source) throw new UsageError("--source s3://BUCKET[/PREFIX] is required (see --help)");
+  if (!args.dest) throw new UsageError("--dest s3://BUCKET[/PREFIX] is required (see --help)");
+  const source = parseS3Url(args.source, "--source");
+  const destination = parseS3Url(args.dest, "--dest");
+  const jobId = args["job-id"];
+  if (jobId !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(jobId)) throw new UsageError("--job-id must be 1-64 of A-Z a-z 0-9 _ -");
+  const c = await connect(args);
+  const { spec, ledgerUrl } = await kickoff(c, source, destination, jobId);
+  process.stderr.write(
+    `started job ${spec.id}: ${formatS3Url(source)} -> ${formatS3Url(destination)}, ${spec.ranges} listing ranges seeded; ledger ${ledgerUrl}\n` +
+      `watch it:  npm run status -- --job ${spec.id} --watch\n`,
+  );
+  process.stdout.write(args.json ? `${JSON.stringify({ jobId: spec.id, ranges: spec.ranges, ledger: ledgerUrl })}\n` : `${spec.id}\n`);
+  return EXIT.ok;
+}
+
+await runCommand(main);

@@ -1,0 +1,199 @@
+/**
+ * What the operator commands share: finding the deployment and building the
+ * clients and ledger for it, and the job-level operations themselves.
+ */
+import type { S3Client } from "@aws-sdk/client-s3";
+import { GetQueueAttributesCommand, PurgeQueueCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
+import { S3Ledger } from "../../lambdas/aws/s3Ledger.ts";
+import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
+import { S3FanoutError } from "../../lambdas/core/errors.ts";
+import { HALT_CHECK_TTL_MS } from "../../lambdas/core/halt.ts";
+import { type JobSpec, jobRefOf } from "../../lambdas/core/jobSpec.ts";
+import { type JobSummary, summarize } from "../../lambdas/core/ledger.ts";
+import { listBody, type S3Location } from "../../lambdas/core/messages.ts";
+import { DEFAULT_SPLIT_POINTS, seedRanges } from "../../lambdas/core/ranges.ts";
+import { errorInfo } from "../../lambdas/core/retry.ts";
+import { newJobId } from "../../lambdas/core/selection.ts";
+import { endpointUrl } from "./cli.ts";
+import { type Deployment, loadDeployment } from "./deployment.ts";
+import { checkBucket, PreflightError, preflight } from "./preflight.ts";
+
+/** Flags every operator command takes to find its deployment. */
+export const DEPLOYMENT_OPTIONS = {
+  outputs: { type: "string" },
+  stack: { type: "string" },
+  endpoint: { type: "string" },
+  region: { type: "string" },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+export const DEPLOYMENT_USAGE = `  --outputs FILE    stack outputs from \`cdk deploy --outputs-file FILE\` (default ./cdk-outputs.json, else CloudFormation)
+  --stack NAME      stack name (default S3Fanout)
+  --endpoint URL    S3/SQS endpoint (default AWS_ENDPOINT_URL, else AWS)
+  --region REGION   (default AWS_REGION)
+  --json            last stdout line is one JSON object`;
+
+export interface Connection {
+  readonly deployment: Deployment;
+  readonly s3: S3Client;
+  readonly sqs: SQSClient;
+  readonly ledger: S3Ledger;
+}
+
+export class JobNotFoundError extends S3FanoutError {}
+
+export async function connect(args: { outputs?: string; stack?: string; endpoint?: string; region?: string }): Promise<Connection> {
+  const endpoint = endpointUrl(args.endpoint);
+  const deployment = await loadDeployment({ outputsFile: args.outputs, stackName: args.stack, region: args.region });
+  const s3 = createS3Client({ endpoint, region: args.region });
+  const sqs = createSqsClient({ endpoint, region: args.region });
+  return { deployment, s3, sqs, ledger: new S3Ledger(s3, deployment.ledgerBucket) };
+}
+
+export async function readSpec(c: Connection, jobId: string): Promise<JobSpec> {
+  const spec = await c.ledger.readSpec(jobId);
+  if (!spec) throw new JobNotFoundError(`no job "${jobId}" in the ledger s3://${c.ledger.bucket}/${c.ledger.jobPrefix(jobId)}`);
+  return spec;
+}
+
+export interface KickoffResult {
+  readonly spec: JobSpec;
+  readonly ledgerUrl: string;
+}
+
+/** Preflight, write the spec, then seed the listing ranges: after this the pipeline runs the job. */
+export async function kickoff(c: Connection, source: S3Location, destination: S3Location, jobId = newJobId()): Promise<KickoffResult> {
+  const { deployment } = c;
+  if (deployment.sourceBuckets.length > 0 && !deployment.sourceBuckets.includes(source.bucket)) {
+    throw new PreflightError(
+      `stack ${deployment.stackName} may not read "${source.bucket}" (it may read: ${deployment.sourceBuckets.join(", ")}); redeploy with -c sourceBucket=...`,
+    );
+  }
+  if (deployment.destinationBuckets.length > 0 && !deployment.destinationBuckets.includes(destination.bucket)) {
+    throw new PreflightError(
+      `stack ${deployment.stackName} may not write "${destination.bucket}" (it may write: ${deployment.destinationBuckets.join(", ")}); redeploy with -c destinationBucket=...`,
+    );
+  }
+  await preflight(c.s3, source, destination);
+  await checkBucket(c.s3, deployment.ledgerBucket, "ledger");
+  if (await c.ledger.readSpec(jobId)) throw new PreflightError(`job "${jobId}" already exists in the ledger`);
+  const ranges = seedRanges(source.prefix, DEFAULT_SPLIT_POINTS);
+  const spec: JobSpec = { v: 1, id: jobId, source, destination, mode: "copy", createdAt: new Date().toISOString(), ranges: ranges.length };
+  await c.ledger.writeSpec(spec);
+  const job = jobRefOf(spec);
+  const sink = new SqsMessageSink(c.sqs, {
+    list: deployment.listQueueUrl,
+    copy: deployment.copyQueueUrl,
+    listDlq: deployment.listDlqUrl,
+    copyDlq: deployment.copyDlqUrl,
+  });
+  await sink.send(
+    "list",
+    ranges.map((range) => ({ body: listBody({ job, range, hop: 0 }) })),
+  );
+  return { spec, ledgerUrl: `s3://${c.ledger.bucket}/${c.ledger.jobPrefix(jobId)}` };
+}
+
+export interface QueueDepths {
+  readonly list: number;
+  readonly copy: number;
+  readonly listDlq: number;
+  readonly copyDlq: number;
+}
+
+async function depth(sqs: SQSClient, url: string): Promise<number> {
+  const out = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
+    }),
+  );
+  const a = out.Attributes ?? {};
+  return (
+    Number(a.ApproximateNumberOfMessages ?? 0) +
+    Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) +
+    Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
+  );
+}
+
+export async function queueDepths(c: Connection): Promise<QueueDepths> {
+  const d = c.deployment;
+  const [list, copy, listDlq, copyDlq] = await Promise.all(
+    [d.listQueueUrl, d.copyQueueUrl, d.listDlqUrl, d.copyDlqUrl].map((u) => depth(c.sqs, u)),
+  );
+  return { list: list ?? 0, copy: copy ?? 0, listDlq: listDlq ?? 0, copyDlq: copyDlq ?? 0 };
+}
+
+export type JobState = "listing" | "copying" | "complete" | "halted";
+
+export interface JobStatus extends JobSummary {
+  readonly jobId: string;
+  readonly state: JobState;
+  readonly haltMarked: boolean;
+  readonly elapsedSeconds: number;
+  /** Objects settled (copied, failed or vanished) per second since kickoff. */
+  readonly rate: number;
+  /** Seconds to settle what is listed so far at the current rate; undefined while unknown. */
+  readonly etaSeconds: number | undefined;
+  readonly queues: QueueDepths;
+}
+
+/** The job's progress, proven from its ledger; queue depths are shown, never used to decide. */
+export async function jobStatus(c: Connection, jobId: string, now: Date = new Date()): Promise<JobStatus> {
+  const spec = await readSpec(c, jobId);
+  const [records, haltMarked, queues] = await Promise.all([c.ledger.readRecords(jobId), c.ledger.isHaltMarked(jobId), queueDepths(c)]);
+  const summary = summarize(records.portions, records.outcomes);
+  const elapsedSeconds = Math.max(0.001, (now.getTime() - Date.parse(spec.createdAt)) / 1000);
+  const settled = summary.copied + summary.failed + summary.vanished;
+  const rate = settled / elapsedSeconds;
+  const remaining = summary.listed - settled - summary.halted;
+  const state: JobState = summary.complete ? "complete" : haltMarked ? "halted" : summary.rangesCovered ? "copying" : "listing";
+  return {
+    ...summary,
+    jobId,
+    state,
+    haltMarked,
+    elapsedSeconds,
+    rate,
+    etaSeconds: state === "copying" && rate > 0 ? remaining / rate : state === "complete" ? 0 : undefined,
+    queues,
+  };
+}
+
+export interface HaltResult {
+  readonly jobId: string;
+  readonly purged: readonly string[];
+  readonly waitedMs: number;
+}
+
+/**
+ * Race-free halt: write the marker, wait until every handler's cached view of
+ * it has expired (so none can start a copy or enqueue without seeing it),
+ * then purge the work queues.
+ */
+export async function haltJob(
+  c: Connection,
+  jobId: string,
+  options: { purge: boolean; reason?: string; waitMs?: number; sleep?: (ms: number) => Promise<void> },
+): Promise<HaltResult> {
+  await readSpec(c, jobId);
+  await c.ledger.writeHalt(jobId, options.reason ?? "halted by operator");
+  const waitedMs = options.waitMs ?? HALT_CHECK_TTL_MS + 1_000;
+  await (options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))))(waitedMs);
+  const purged: string[] = [];
+  if (options.purge) {
+    for (const url of [c.deployment.listQueueUrl, c.deployment.copyQueueUrl]) {
+      try {
+        await c.sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
+      } catch (err) {
+        // SQS allows one purge a minute; one in progress empties the queue all the same.
+        if (errorInfo(err).code !== "PurgeQueueInProgress" && errorInfo(err).code !== "AWS.SimpleQueueService.PurgeQueueInProgress")
+          throw err;
+      }
+      purged.push(url);
+    }
+  }
+  return { jobId, purged, waitedMs };
+}

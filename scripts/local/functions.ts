@@ -1,0 +1,98 @@
+/**
+ * The two pipeline functions as the local runtime runs them: the real
+ * handlers behind event-source runners, with Lambda-like settings.
+ */
+import type { Logger } from "@aws-lambda-powertools/logger";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import type { PipelineConfig } from "../../lambdas/config.ts";
+import { createCopyHandler } from "../../lambdas/copy/handler.ts";
+import { type BatchLimits, DEFAULT_BATCH_LIMITS } from "../../lambdas/core/batching.ts";
+import { type CopyPolicy, DEFAULT_COPY_POLICY } from "../../lambdas/core/copier.ts";
+import type { HaltSignal } from "../../lambdas/core/halt.ts";
+import type { Ledger, MessageSink, ObjectStore } from "../../lambdas/core/ports.ts";
+import { createListHandler } from "../../lambdas/list/handler.ts";
+import type { JobQueues } from "./queues.ts";
+import { EventSourceRunner } from "./runner.ts";
+
+export interface FunctionSettings {
+  /** Concurrent list invocations. @default 4 */
+  readonly listConcurrency?: number;
+  /** Concurrent copy invocations. @default 4 */
+  readonly copyInvocations?: number;
+  /** Copy messages per copy invocation (1-10). @default 10 */
+  readonly copyBatchSize?: number;
+  /** Copies in flight per copy invocation. @default 64 */
+  readonly copyConcurrency?: number;
+  /** List invocation timeout; short values exercise continuation. @default 60000 */
+  readonly listTimeoutMs?: number;
+  /** Continue elsewhere when fewer ms remain. @default a fifth of listTimeoutMs */
+  readonly listSafetyMs?: number;
+  /** @default 60000 */
+  readonly copyTimeoutMs?: number;
+  /** Keys per ListObjectsV2 page. @default 1000 */
+  readonly pageSize?: number;
+  readonly limits?: BatchLimits;
+  readonly copyPolicy?: CopyPolicy;
+}
+
+export function pipelineConfig(queues: JobQueues, s: FunctionSettings): PipelineConfig {
+  const listTimeoutMs = s.listTimeoutMs ?? 60_000;
+  return {
+    queues: { list: queues.list.url, copy: queues.copy.url, listDlq: queues.listDlq.url, copyDlq: queues.copyDlq.url },
+    limits: s.limits ?? DEFAULT_BATCH_LIMITS,
+    listPageSize: s.pageSize ?? 1000,
+    listSafetyMs: s.listSafetyMs ?? Math.floor(listTimeoutMs / 5),
+    copyConcurrency: s.copyConcurrency ?? 64,
+    copySafetyMs: Math.floor((s.copyTimeoutMs ?? 60_000) / 5),
+    copyPolicy: s.copyPolicy ?? DEFAULT_COPY_POLICY,
+  };
+}
+
+/** SQS visibility timeout for these functions: 6 x the longer timeout, as the stack sets it. */
+export function visibilityTimeoutSeconds(s: FunctionSettings): number {
+  return Math.ceil((6 * Math.max(s.listTimeoutMs ?? 60_000, s.copyTimeoutMs ?? 60_000)) / 1000);
+}
+
+export interface FunctionDeps {
+  readonly store: ObjectStore;
+  readonly sink: MessageSink;
+  readonly ledger: Ledger;
+  readonly halt: HaltSignal;
+  readonly config: PipelineConfig;
+  readonly logger: Logger;
+}
+
+export interface RunningFunctions {
+  readonly runners: readonly EventSourceRunner[];
+  stop(): Promise<void>;
+}
+
+export function startFunctions(sqs: SQSClient, queues: JobQueues, deps: FunctionDeps, s: FunctionSettings, name: string): RunningFunctions {
+  const onError = (where: string, err: unknown) => deps.logger.warn("runner error", { where, error: String(err) });
+  const runners = [
+    new EventSourceRunner({
+      sqs,
+      queueUrl: queues.list.url,
+      queueArn: queues.list.arn,
+      handler: createListHandler(deps),
+      functionName: `${name}-list`,
+      batchSize: 1,
+      concurrency: s.listConcurrency ?? 4,
+      timeoutMs: s.listTimeoutMs ?? 60_000,
+      onError,
+    }),
+    new EventSourceRunner({
+      sqs,
+      queueUrl: queues.copy.url,
+      queueArn: queues.copy.arn,
+      handler: createCopyHandler(deps),
+      functionName: `${name}-copy`,
+      batchSize: s.copyBatchSize ?? 10,
+      concurrency: s.copyInvocations ?? 4,
+      timeoutMs: s.copyTimeoutMs ?? 60_000,
+      onError,
+    }),
+  ];
+  for (const r of runners) r.start();
+  return { runners, stop: async () => void (await Promise.all(runners.map((r) => r.stop()))) };
+}

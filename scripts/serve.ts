@@ -1,0 +1,53 @@
+/**
+ * npm run serve -- [--endpoint URL] [--outputs FILE] [--stack NAME]
+ * The stack on this machine: creates its queues and ledger bucket on the endpoint (the embedded
+ * emulator when none is given), writes the outputs file, and runs both functions until Ctrl-C.
+ * kickoff, status, halt, redrive and report then work against it as against AWS.
+ */
+import { writeFileSync } from "node:fs";
+import { createS3Client, createSqsClient } from "../lambdas/aws/clients.ts";
+import { EXIT, endpointUrl, parseCommandArgs, runCommand } from "./lib/cli.ts";
+import { type Emulator, startEmulator } from "./lib/emulator.ts";
+import { startLocalStack } from "./local/stack.ts";
+
+const USAGE = `usage: npm run serve -- [--endpoint URL] [--outputs FILE] [--stack NAME]
+  --endpoint URL    S3/SQS endpoint (default AWS_ENDPOINT_URL, else an embedded emulator on --port)
+  --port N          port of the embedded emulator (default 4566)
+  --outputs FILE    where to write the stack outputs (default cdk-outputs.json)
+  --stack NAME      (default S3FanoutLocal)`;
+
+async function main(): Promise<number> {
+  const args = parseCommandArgs(process.argv.slice(2), {
+    endpoint: { type: "string" },
+    port: { type: "string" },
+    outputs: { type: "string" },
+    stack: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  });
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  let emulator: Emulator | undefined;
+  let endpoint = endpointUrl(args.endpoint);
+  if (endpoint === undefined) {
+    emulator = await startEmulator(Number(args.port ?? 4566));
+    endpoint = emulator.endpoint;
+  }
+  const stack = await startLocalStack({ s3: createS3Client({ endpoint }), sqs: createSqsClient({ endpoint }), stackName: args.stack });
+  const outputsFile = args.outputs ?? "cdk-outputs.json";
+  writeFileSync(outputsFile, `${JSON.stringify(stack.outputs(), null, 2)}\n`);
+  process.stdout.write(
+    `stack ${stack.deployment.stackName} serving on ${endpoint}; outputs in ${outputsFile}; Ctrl-C to stop\n` +
+      `  export AWS_ENDPOINT_URL=${endpoint}\n`,
+  );
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await stack.stop();
+  await emulator?.stop();
+  return EXIT.ok;
+}
+
+await runCommand(main);
