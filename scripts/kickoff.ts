@@ -5,7 +5,7 @@
 import { UsageError } from "../lambdas/core/errors.ts";
 import { EXIT, parseCommandArgs, runCommand } from "./lib/cli.ts";
 import { connect, DEPLOYMENT_OPTIONS, DEPLOYMENT_USAGE, kickoff } from "./lib/operator.ts";
-import { formatS3Url, parseS3Url } from "./lib/s3url.ts";
+import { formatS3Url, parseJobLocations } from "./lib/s3url.ts";
 
 const USAGE = `usage: npm run kickoff -- --source s3://BUCKET[/PREFIX] --dest s3://BUCKET[/PREFIX] [options]
   --source URL      what to copy (every key under the prefix)
@@ -24,10 +24,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  if (!args.source) throw new UsageError("--source s3://BUCKET[/PREFIX] is required (see --help)");
-  if (!args.dest) throw new UsageError("--dest s3://BUCKET[/PREFIX] is required (see --help)");
-  const source = parseS3Url(args.source, "--source");
-  const destination = parseS3Url(args.dest, "--dest");
+  const { source, destination } = parseJobLocations(args);
   const jobId = args["job-id"];
   if (jobId !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(jobId)) throw new UsageError("--job-id must be 1-64 of A-Z a-z 0-9 _ -");
   const c = await connect(args);

@@ -1,14 +1,8 @@
-/**
- * npm run local -- --source s3://BUCKET[/PREFIX] --dest s3://BUCKET[/PREFIX] [--endpoint URL] [--json]
- * Runs one whole job in this process. Exits 0 only when every listed key was
- * copied (keys deleted from the source meanwhile are reported as vanished).
- */
-import { UsageError } from "../lambdas/core/errors.ts";
 import { LocalHaltSignal } from "../lambdas/core/halt.ts";
 import { newJobId } from "../lambdas/core/selection.ts";
 import { EXIT, endpointUrl, parseCommandArgs, positiveInt, runCommand } from "./lib/cli.ts";
 import { jobProgress } from "./lib/progress.ts";
-import { formatS3Url, parseS3Url } from "./lib/s3url.ts";
+import { formatS3Url, parseJobLocations } from "./lib/s3url.ts";
 import { runLocalJob } from "./local/job.ts";
 
 const USAGE = `usage: npm run local -- --source s3://BUCKET[/PREFIX] --dest s3://BUCKET[/PREFIX] [--endpoint URL] [--json]
@@ -45,10 +39,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  if (!args.source) throw new UsageError("--source s3://BUCKET[/PREFIX] is required (see --help)");
-  if (!args.dest) throw new UsageError("--dest s3://BUCKET[/PREFIX] is required (see --help)");
-  const source = parseS3Url(args.source, "--source");
-  const destination = parseS3Url(args.dest, "--dest");
+  const { source, destination } = parseJobLocations(args);
   const endpoint = endpointUrl(args.endpoint);
   const progress = jobProgress(!args.quiet);
   // Ctrl-C halts the job as `halt` does on AWS: running invocations stop before their next copy or enqueue.

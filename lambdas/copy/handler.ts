@@ -4,29 +4,17 @@
  * retries, DLQ records or outcome could not be written; a malformed record
  * is poison, parked in the copy DLQ.
  */
-import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
-import type { PipelineConfig } from "../config.ts";
 import { type CopyEvent, copyTasks } from "../core/copier.ts";
-import type { HaltSignal } from "../core/halt.ts";
 import { AdaptiveLimiter } from "../core/limiter.ts";
 import { parseCopyBody } from "../core/messages.ts";
-import type { Ledger, MessageSink, ObjectStore } from "../core/ports.ts";
+import type { PipelineDeps } from "../deps.ts";
 import { type SqsBatchHandler, sqsBatchHandler } from "../sqsBatch.ts";
 
-export interface CopyHandlerDeps {
-  readonly store: ObjectStore;
-  readonly sink: MessageSink;
-  readonly ledger: Ledger;
-  /** The job's halt marker, checked before every copy and enqueue. */
-  readonly halt: HaltSignal;
-  readonly config: PipelineConfig;
-  readonly logger: Logger;
+export interface CopyHandlerDeps extends PipelineDeps {
   /** Shared across invocations of a warm instance, so the learned limit persists. */
   readonly limiter?: AdaptiveLimiter;
-  /** CloudWatch metrics (EMF) in Lambda; absent in the local runtime. */
-  readonly metrics?: Metrics;
 }
 
 function recordMetrics(metrics: Metrics, e: CopyEvent): void {

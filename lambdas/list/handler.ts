@@ -3,27 +3,14 @@
  * back after its visibility timeout) only when listing or enqueueing failed;
  * a malformed record is poison, parked in the list DLQ.
  */
-import type { Logger } from "@aws-lambda-powertools/logger";
-import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
-import type { PipelineConfig } from "../config.ts";
-import type { HaltSignal } from "../core/halt.ts";
 import { listRange } from "../core/lister.ts";
 import { parseListBody } from "../core/messages.ts";
-import type { Ledger, MessageSink, ObjectStore } from "../core/ports.ts";
+import type { PipelineDeps } from "../deps.ts";
 import { type SqsBatchHandler, sqsBatchHandler } from "../sqsBatch.ts";
 
-export interface ListHandlerDeps {
-  readonly store: ObjectStore;
-  readonly sink: MessageSink;
-  readonly ledger: Ledger;
-  /** The job's halt marker, checked before every copy and enqueue. */
-  readonly halt: HaltSignal;
-  readonly config: PipelineConfig;
-  readonly logger: Logger;
-  /** CloudWatch metrics (EMF) in Lambda; absent in the local runtime. */
-  readonly metrics?: Metrics;
-}
+export type ListHandlerDeps = PipelineDeps;
 
 export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
   const { config, logger } = deps;

@@ -3,7 +3,7 @@
  * clients and ledger for it, and the job-level operations themselves.
  */
 import type { S3Client } from "@aws-sdk/client-s3";
-import { GetQueueAttributesCommand, PurgeQueueCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { PurgeQueueCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
 import { S3Ledger } from "../../lambdas/aws/s3Ledger.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
@@ -15,6 +15,7 @@ import { listBody, type S3Location } from "../../lambdas/core/messages.ts";
 import { DEFAULT_SPLIT_POINTS, seedRanges } from "../../lambdas/core/ranges.ts";
 import { errorInfo } from "../../lambdas/core/retry.ts";
 import { newJobId } from "../../lambdas/core/selection.ts";
+import { queueDepth } from "../local/queues.ts";
 import { endpointUrl } from "./cli.ts";
 import { type Deployment, loadDeployment } from "./deployment.ts";
 import { checkBucket, PreflightError, preflight } from "./preflight.ts";
@@ -103,25 +104,10 @@ export interface QueueDepths {
   readonly copyDlq: number;
 }
 
-async function depth(sqs: SQSClient, url: string): Promise<number> {
-  const out = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
-    }),
-  );
-  const a = out.Attributes ?? {};
-  return (
-    Number(a.ApproximateNumberOfMessages ?? 0) +
-    Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) +
-    Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
-  );
-}
-
 export async function queueDepths(c: Connection): Promise<QueueDepths> {
   const d = c.deployment;
   const [list, copy, listDlq, copyDlq] = await Promise.all(
-    [d.listQueueUrl, d.copyQueueUrl, d.listDlqUrl, d.copyDlqUrl].map((u) => depth(c.sqs, u)),
+    [d.listQueueUrl, d.copyQueueUrl, d.listDlqUrl, d.copyDlqUrl].map((u) => queueDepth(c.sqs, u)),
   );
   return { list: list ?? 0, copy: copy ?? 0, listDlq: listDlq ?? 0, copyDlq: copyDlq ?? 0 };
 }

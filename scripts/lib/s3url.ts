@@ -15,3 +15,13 @@ export function parseS3Url(url: string, what = "URL"): S3Location {
 export function formatS3Url(location: S3Location): string {
   return `s3://${location.bucket}/${location.prefix}`;
 }
+
+/** The --source and --dest of a job command, both required. */
+export function parseJobLocations(args: { source?: string | undefined; dest?: string | undefined }): {
+  source: S3Location;
+  destination: S3Location;
+} {
+  if (!args.source) throw new UsageError("--source s3://BUCKET[/PREFIX] is required (see --help)");
+  if (!args.dest) throw new UsageError("--dest s3://BUCKET[/PREFIX] is required (see --help)");
+  return { source: parseS3Url(args.source, "--source"), destination: parseS3Url(args.dest, "--dest") };
+}

@@ -2,14 +2,12 @@
  * The two pipeline functions as the local runtime runs them: the real
  * handlers behind event-source runners, with Lambda-like settings.
  */
-import type { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { PipelineConfig } from "../../lambdas/config.ts";
 import { createCopyHandler } from "../../lambdas/copy/handler.ts";
 import { type BatchLimits, DEFAULT_BATCH_LIMITS } from "../../lambdas/core/batching.ts";
 import { type CopyPolicy, DEFAULT_COPY_POLICY } from "../../lambdas/core/copier.ts";
-import type { HaltSignal } from "../../lambdas/core/halt.ts";
-import type { Ledger, MessageSink, ObjectStore } from "../../lambdas/core/ports.ts";
+import type { PipelineDeps } from "../../lambdas/deps.ts";
 import { createListHandler } from "../../lambdas/list/handler.ts";
 import type { JobQueues } from "./queues.ts";
 import { EventSourceRunner } from "./runner.ts";
@@ -53,21 +51,12 @@ export function visibilityTimeoutSeconds(s: FunctionSettings): number {
   return Math.ceil((6 * Math.max(s.listTimeoutMs ?? 60_000, s.copyTimeoutMs ?? 60_000)) / 1000);
 }
 
-export interface FunctionDeps {
-  readonly store: ObjectStore;
-  readonly sink: MessageSink;
-  readonly ledger: Ledger;
-  readonly halt: HaltSignal;
-  readonly config: PipelineConfig;
-  readonly logger: Logger;
-}
-
 export interface RunningFunctions {
   readonly runners: readonly EventSourceRunner[];
   stop(): Promise<void>;
 }
 
-export function startFunctions(sqs: SQSClient, queues: JobQueues, deps: FunctionDeps, s: FunctionSettings, name: string): RunningFunctions {
+export function startFunctions(sqs: SQSClient, queues: JobQueues, deps: PipelineDeps, s: FunctionSettings, name: string): RunningFunctions {
   const onError = (where: string, err: unknown) => deps.logger.warn("runner error", { where, error: String(err) });
   const runners = [
     new EventSourceRunner({

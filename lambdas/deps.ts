@@ -1,0 +1,18 @@
+/** What both handlers are built from: the ports, the config and the telemetry. */
+import type { Logger } from "@aws-lambda-powertools/logger";
+import type { Metrics } from "@aws-lambda-powertools/metrics";
+import type { PipelineConfig } from "./config.ts";
+import type { HaltSignal } from "./core/halt.ts";
+import type { Ledger, MessageSink, ObjectStore } from "./core/ports.ts";
+
+export interface PipelineDeps {
+  readonly store: ObjectStore;
+  readonly sink: MessageSink;
+  readonly ledger: Ledger;
+  /** The job's halt marker, checked before every copy and enqueue. */
+  readonly halt: HaltSignal;
+  readonly config: PipelineConfig;
+  readonly logger: Logger;
+  /** CloudWatch metrics (EMF) in Lambda; absent in the local runtime. */
+  readonly metrics?: Metrics;
+}
