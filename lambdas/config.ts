@@ -30,6 +30,8 @@ export interface PipelineConfig {
   readonly listPageSize: number;
   /** The list handler continues elsewhere when fewer ms than this remain. */
   readonly listSafetyMs: number;
+  /** A range whose page comes back full splits into up to this many more (0: never). */
+  readonly listSplitParts: number;
   readonly copyConcurrency: number;
   readonly copySafetyMs: number;
   readonly copyPolicy: CopyPolicy;
@@ -49,6 +51,7 @@ export function configFromEnv(env: Env = process.env): PipelineConfig {
     },
     listPageSize: integer(env, "LIST_PAGE_SIZE", 1000, 1),
     listSafetyMs: integer(env, "LIST_SAFETY_MS", 60_000),
+    listSplitParts: integer(env, "LIST_SPLIT_PARTS", 8),
     copyConcurrency: integer(env, "COPY_CONCURRENCY", 64, 1),
     copySafetyMs: integer(env, "COPY_SAFETY_MS", 20_000),
     copyPolicy: {

@@ -10,7 +10,8 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  const emulator = await startEmulator(positiveInt(args.port, "port", 4566));
+  const port = args.port === "0" ? 0 : positiveInt(args.port, "port", 4566); // 0: any free port
+  const emulator = await startEmulator(port);
   process.stdout.write(`emulator listening on ${emulator.endpoint} (S3 and SQS); Ctrl-C to stop\n`);
   process.stdout.write(
     `  export AWS_ENDPOINT_URL=${emulator.endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1\n`,

@@ -8,7 +8,7 @@ import { type BatchLimits, packCopyBatches } from "./batching.ts";
 import type { HaltSignal } from "./halt.ts";
 import { type ListTask, listBody } from "./messages.ts";
 import type { BatchRef, Ledger, ListedObject, ListPage, MessageSink, ObjectStore } from "./ports.ts";
-import { isPastEnd, type KeyRange, rangeContains } from "./ranges.ts";
+import { isPastEnd, type KeyRange, rangeContains, splitPointsAfter, splitRange } from "./ranges.ts";
 
 export interface ListerDeps {
   readonly store: ObjectStore;
@@ -22,6 +22,8 @@ export interface ListerDeps {
   readonly remainingMs: () => number;
   /** Stop paging and continue elsewhere when fewer ms than this remain. */
   readonly safetyMs: number;
+  /** A range whose page comes back full is split into up to this many more ranges (0: never). @default 8 */
+  readonly splitParts: number;
 }
 
 export interface ListResult {
@@ -32,10 +34,14 @@ export interface ListResult {
   readonly continuedFrom?: string | undefined;
   /** True when the job's halt marker stopped the listing: nothing more was enqueued. */
   readonly halted?: boolean;
+  /** Ranges split off and enqueued by this invocation. */
+  readonly splits?: number;
 }
 
 export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListResult> {
-  const { job, range } = task;
+  const { job } = task;
+  let range = task.range;
+  let splits = 0;
   let token = task.token;
   let startAfter = range.startAfter;
   let listed = 0;
@@ -65,10 +71,25 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
     const last = page.objects.at(-1);
     if (pastEnd || page.nextToken === undefined) {
       await deps.ledger.recordPortion({ jobId: job.id, range, listed, batches: emitted, continued: false });
-      return { listed, pages, batches: emitted.length };
+      return { listed, pages, batches: emitted.length, splits };
     }
     if (last !== undefined) startAfter = last.key;
     token = page.nextToken;
+    // A range proving large splits once per invocation, so parallelism grows with the bucket.
+    const first = page.objects[0];
+    if (splits === 0 && deps.splitParts > 0 && first !== undefined && last !== undefined && page.objects.length >= deps.pageSize) {
+      const points = splitPointsAfter(first.key, last.key, range.endAt, job.source.prefix, deps.splitParts);
+      if (points.length > 0) {
+        if (await deps.halt.isHalted(job.id)) return { listed, pages, batches: emitted.length, halted: true };
+        const [, ...others] = splitRange({ startAfter, endAt: range.endAt }, points);
+        await deps.sink.send(
+          "list",
+          others.map((r) => ({ body: listBody({ job, range: r, hop: 0 }) })),
+        );
+        splits = others.length;
+        range = { startAfter: range.startAfter, endAt: points[0] };
+      }
+    }
     if (deps.remainingMs() < deps.safetyMs) {
       if (await deps.halt.isHalted(job.id)) return { listed, pages, batches: emitted.length, halted: true };
       const rest: KeyRange = { startAfter, endAt: range.endAt };
@@ -78,7 +99,7 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
         const done: KeyRange = { startAfter: range.startAfter, endAt: startAfter };
         await deps.ledger.recordPortion({ jobId: job.id, range: done, listed, batches: emitted, continued: true });
       }
-      return { listed, pages, batches: emitted.length, continuedFrom: startAfter };
+      return { listed, pages, batches: emitted.length, continuedFrom: startAfter, splits };
     }
   }
 }

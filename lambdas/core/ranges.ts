@@ -68,3 +68,56 @@ function compareLower(a: string | undefined, b: string | undefined): number {
   if (b === undefined) return 1;
   return compareKeys(a, b);
 }
+
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+const isUpper = (c: number) => c >= 0x41 && c <= 0x5a;
+const isLower = (c: number) => c >= 0x61 && c <= 0x7a;
+
+/** The next character of the same kind (digit, letter), or of any kind past ASCII letters; undefined at a kind's end. */
+function nextChar(c: number): number | undefined {
+  if (isDigit(c)) return c < 0x39 ? c + 1 : undefined;
+  if (isUpper(c)) return c < 0x5a ? c + 1 : undefined;
+  if (isLower(c)) return c < 0x7a ? c + 1 : undefined;
+  const n = c + 1 === 0xd800 ? 0xe000 : c + 1; // code points, never surrogate halves
+  return n <= 0x10ffff ? n : undefined;
+}
+
+/**
+ * Where to split the unlisted rest (last, endAt] of a range whose page
+ * (first..last) came back full. Keys next after `last` most likely share its
+ * prefix up to where the page's keys varied, so the points step that
+ * character, rolling over leftwards (a0999 -> a1, a2, ...), never into the
+ * job's prefix. Strictly increasing, all after `last`, all before `endAt`.
+ */
+export function splitPointsAfter(first: string, last: string, endAt: string | undefined, prefix: string, parts: number): string[] {
+  const f = Array.from(first);
+  const l = Array.from(last);
+  let common = 0;
+  while (common < f.length && common < l.length && f[common] === l[common]) common++;
+  const floor = Array.from(prefix).length;
+  const points: string[] = [];
+  for (let pos = Math.min(common, l.length - 1); pos >= floor && points.length < parts; pos--) {
+    const head = l.slice(0, pos).join("");
+    let c = l[pos]?.codePointAt(0);
+    while (c !== undefined && points.length < parts) {
+      c = nextChar(c);
+      if (c === undefined) break;
+      const point = head + String.fromCodePoint(c);
+      if (endAt !== undefined && compareKeys(point, endAt) >= 0) return points;
+      points.push(point);
+    }
+  }
+  return points;
+}
+
+/** (startAfter, p1], (p1, p2], ..., (pn, endAt]: the range cut at increasing points inside it. */
+export function splitRange(range: KeyRange, points: readonly string[]): KeyRange[] {
+  const parts: KeyRange[] = [];
+  let startAfter = range.startAfter;
+  for (const point of points) {
+    parts.push({ startAfter, endAt: point });
+    startAfter = point;
+  }
+  parts.push({ startAfter, endAt: range.endAt });
+  return parts;
+}

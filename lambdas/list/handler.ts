@@ -30,6 +30,7 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
           pageSize: config.listPageSize,
           remainingMs: () => context.getRemainingTimeInMillis(),
           safetyMs: config.listSafetyMs,
+          splitParts: config.listSplitParts,
         });
         deps.metrics?.addMetric("KeysListed", MetricUnit.Count, result.listed);
         logger.info("range listed", { messageId: record.messageId, jobId: task.job.id, hop: task.hop, ...result });

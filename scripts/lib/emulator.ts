@@ -15,3 +15,39 @@ export async function startEmulator(port = 0): Promise<Emulator> {
   const server = await startFauxqs({ port, logger: false });
   return { endpoint: server.address, stop: () => server.stop() };
 }
+
+/**
+ * The emulator in a child process, so that it has a core of its own and its
+ * memory is not ours (tests, benchmarks). Resolves once it is listening.
+ */
+export async function spawnEmulator(port = 0): Promise<Emulator> {
+  const { spawn } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const script = fileURLToPath(new URL("../emulator.ts", import.meta.url));
+  const root = fileURLToPath(new URL("../..", import.meta.url));
+  const child = spawn(process.execPath, ["--import", "tsx", script, "--port", String(port)], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match?.[1]) resolve(match[1]);
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    child.once("exit", (code) => reject(new Error(`emulator exited with ${code}: ${err.trim().split("\n").at(-1) ?? ""}`)));
+  });
+  return {
+    endpoint,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}

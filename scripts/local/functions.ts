@@ -29,6 +29,8 @@ export interface FunctionSettings {
   readonly copyTimeoutMs?: number;
   /** Keys per ListObjectsV2 page. @default 1000 */
   readonly pageSize?: number;
+  /** Up to this many more ranges split off a range whose page is full (0: never). @default 8 */
+  readonly splitParts?: number;
   readonly limits?: BatchLimits;
   readonly copyPolicy?: CopyPolicy;
 }
@@ -40,6 +42,7 @@ export function pipelineConfig(queues: JobQueues, s: FunctionSettings): Pipeline
     limits: s.limits ?? DEFAULT_BATCH_LIMITS,
     listPageSize: s.pageSize ?? 1000,
     listSafetyMs: s.listSafetyMs ?? Math.floor(listTimeoutMs / 5),
+    listSplitParts: s.splitParts ?? 8,
     copyConcurrency: s.copyConcurrency ?? 64,
     copySafetyMs: Math.floor((s.copyTimeoutMs ?? 60_000) / 5),
     copyPolicy: s.copyPolicy ?? DEFAULT_COPY_POLICY,

@@ -26,6 +26,8 @@ export function testConfig(overrides: Partial<PipelineConfig> = {}): PipelineCon
     limits: { maxKeys: 100, maxBytes: 64 * 1024 },
     listPageSize: 1000,
     listSafetyMs: 60_000,
+    // Splitting has tests of its own; elsewhere a full page must not fan out.
+    listSplitParts: 0,
     copyConcurrency: 8,
     copySafetyMs: 20_000,
     copyPolicy: { triesPerDelivery: 3, maxDeliveries: 3, backoff: { baseMs: 1, capMs: 2 } },
