@@ -620,4 +620,51 @@ describe("list handler", () => {
       assert.deepEqual(emittedKeys(sqsMock), []);
     });
   });
+
+  describe("splitting a range that proves large", () => {
+    it("enqueues the rest of the range as split ranges that, with its own, cover it exactly", async () => {
+      // Prepare: a full first page of numbered keys in a range open above.
+      const { s3Mock, sqsMock, ledger, handler } = setup(testConfig({ listPageSize: 4, listSplitParts: 3 }));
+      const keys = ["n-0000", "n-0001", "n-0002", "n-0003", "n-0004"];
+      s3Mock
+        .on(ListObjectsV2Command)
+        .resolvesOnce(page(keys.slice(0, 4), "t1"))
+        .resolves(page(["n-0004"]));
+      const job = testJob();
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(listBody(listTask(job, { startAfter: "m" })))), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      const splits = sentTo(sqsMock, QUEUE_URLS.list).map((m) => parseListBody(m.body).range);
+      // Keys varied in their last digit, so the points step it after the page's last key.
+      assert.deepEqual(splits, [
+        { startAfter: "n-0004", endAt: "n-0005" },
+        { startAfter: "n-0005", endAt: "n-0006" },
+        { startAfter: "n-0006", endAt: undefined },
+      ]);
+      // The invocation kept (m, n-0004] and listed it to its end.
+      assert.deepEqual(
+        ledger.portionRecords.map((p) => p.range),
+        [{ startAfter: "m", endAt: "n-0004" }],
+      );
+      assert.deepEqual(emittedKeys(sqsMock), keys);
+    });
+
+    it("does not split when splitting is off or the page is not full", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, handler } = setup(testConfig({ listPageSize: 10, listSplitParts: 8 }));
+      s3Mock
+        .on(ListObjectsV2Command)
+        .resolvesOnce(page(["a", "b"], "t1"))
+        .resolves(page(["c"]));
+
+      // Act
+      await handler(sqsEvent(sqsRecord(listBody(listTask(testJob())))), fakeContext());
+
+      // Assess
+      assert.equal(sentTo(sqsMock, QUEUE_URLS.list).length, 0);
+    });
+  });
 });
