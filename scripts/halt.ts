@@ -25,8 +25,11 @@ async function main(): Promise<number> {
   }
   if (!args.job) throw new UsageError("--job ID is required (see --help)");
   const c = await connect(args);
-  process.stderr.write(`halting job ${args.job}: marker written, waiting for every handler to see it...\n`);
-  const result = await haltJob(c, args.job, { purge: !args["no-purge"], reason: args.reason });
+  const result = await haltJob(c, args.job, {
+    purge: !args["no-purge"],
+    reason: args.reason,
+    onMarked: () => process.stderr.write(`halting job ${args.job}: marker written, waiting for every handler to see it...\n`),
+  });
   process.stderr.write(`halted job ${args.job}${result.purged.length > 0 ? `; purged ${result.purged.length} queues` : ""}\n`);
   if (args.json) process.stdout.write(`${JSON.stringify({ jobId: args.job, halted: true, purged: result.purged })}\n`);
   return EXIT.ok;

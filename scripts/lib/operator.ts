@@ -162,10 +162,11 @@ export interface HaltResult {
 export async function haltJob(
   c: Connection,
   jobId: string,
-  options: { purge: boolean; reason?: string; waitMs?: number; sleep?: (ms: number) => Promise<void> },
+  options: { purge: boolean; reason?: string; waitMs?: number; sleep?: (ms: number) => Promise<void>; onMarked?: () => void },
 ): Promise<HaltResult> {
   await readSpec(c, jobId);
   await c.ledger.writeHalt(jobId, options.reason ?? "halted by operator");
+  options.onMarked?.();
   const waitedMs = options.waitMs ?? HALT_CHECK_TTL_MS + 1_000;
   await (options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))))(waitedMs);
   const purged: string[] = [];
