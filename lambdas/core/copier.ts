@@ -5,11 +5,11 @@
  * past the attempt limit, and on permanent errors, each key goes to the DLQ
  * on its own with its error. A key gone from the source is "vanished".
  */
-import { type BatchLimits, packCopyBatches } from "./batching.ts";
+import { type BatchLimits, type CopyBatch, packCopyBatches } from "./batching.ts";
 import type { HaltSignal } from "./halt.ts";
 import type { AdaptiveLimiter } from "./limiter.ts";
-import { type CopyItem, type CopyTask, failureBody } from "./messages.ts";
-import type { BatchRef, KeyFailure, Ledger, MessageSink, ObjectStore } from "./ports.ts";
+import { type CopyItem, type CopyTask, copyBody, failureBody, redriveOfBytes } from "./messages.ts";
+import type { BatchOutcome, BatchRef, KeyFailure, Ledger, MessageSink, ObjectStore } from "./ports.ts";
 import {
   type BackoffPolicy,
   backoffDelay,
@@ -138,10 +138,33 @@ async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promi
   return last;
 }
 
+/**
+ * Child batches of a task's keys. Children of a redriven batch carry its
+ * `redriveOf`, packed that much smaller so their bodies stay under the cap.
+ */
+function packChildren(task: CopyTask, items: readonly CopyItem[], limits: BatchLimits, attempt: number): CopyBatch[] {
+  if (task.redriveOf === undefined) return packCopyBatches(task.job, items, limits, attempt, task.batchId);
+  const redriveOf = task.redriveOf;
+  const packed = packCopyBatches(
+    task.job,
+    items,
+    { ...limits, maxBytes: limits.maxBytes - redriveOfBytes(redriveOf) },
+    attempt,
+    task.batchId,
+  );
+  let next = 0;
+  return packed.map((b) => {
+    const slice = items.slice(next, next + b.keys);
+    next += b.keys;
+    return { ...b, body: copyBody({ job: task.job, batchId: b.batchId, attempt, items: slice, redriveOf }) };
+  });
+}
+
 /** Sends retries and DLQ records, then records the outcome: only then may the message go. */
 async function settle(task: CopyTask, results: readonly ItemResult[], deps: CopierDeps): Promise<void> {
   let copied = 0;
   let copiedBytes = 0;
+  const copiedKeys: string[] = [];
   const vanished: string[] = [];
   const failed: KeyFailure[] = [];
   const retry: CopyItem[] = [];
@@ -153,6 +176,7 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
     if (r.status === "copied") {
       copied++;
       copiedBytes += item.size;
+      copiedKeys.push(item.key);
     } else if (r.status === "vanished") vanished.push(item.key);
     else if (r.status === "halted") halted++;
     else if (r.status === "deferred") deferred.push(item);
@@ -170,7 +194,7 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
   }
   const requeue = async (items: CopyItem[], attempt: number) => {
     if (items.length === 0) return;
-    const batches = packCopyBatches(task.job, items, deps.limits, attempt, task.batchId);
+    const batches = packChildren(task, items, deps.limits, attempt);
     const delaySeconds = attempt > task.attempt ? redeliveryDelaySeconds(task.attempt, deps.random) : 0;
     await deps.sink.send(
       "copy",
@@ -185,7 +209,9 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
     await deps.sink.send("copyDlq", records);
     for (const f of failed) deps.onEvent?.({ kind: "failed", key: f.key, error: f.error, errorClass: classifyError(f.error) });
   }
-  await deps.ledger.recordBatch({ jobId: task.job.id, batchId: task.batchId, copied, copiedBytes, vanished, failed, halted, children });
+  const outcome: BatchOutcome = { jobId: task.job.id, batchId: task.batchId, copied, copiedBytes, vanished, failed, halted, children };
+  // A redriven batch names its copied keys: the ledger moves them out of the failures it recovers.
+  await deps.ledger.recordBatch(task.redriveOf === undefined ? outcome : { ...outcome, redriveOf: task.redriveOf, copiedKeys });
   deps.onEvent?.({
     kind: "settled",
     batchId: task.batchId,

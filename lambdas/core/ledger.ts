@@ -10,6 +10,8 @@ export interface JobSummary {
   readonly complete: boolean;
   readonly rangesCovered: boolean;
   readonly portions: number;
+  /** Finished portions that listed at least one key. */
+  readonly rangesWithKeys: number;
   readonly listed: number;
   readonly listedBytes: number;
   readonly copied: number;
@@ -23,7 +25,31 @@ export interface JobSummary {
   readonly pendingBatches: number;
 }
 
+/** A key that failed to copy, with the batch whose outcome recorded it. */
+export interface FailedKey extends KeyFailure {
+  readonly batchId: string;
+}
+
+/** A job's summary with the keys behind its failed and vanished counts. */
+export interface JobAccount {
+  readonly summary: JobSummary;
+  /** Failed keys, one per key, minus those a redrive copied or found vanished; the latest error of each. */
+  readonly failures: readonly FailedKey[];
+  readonly vanishedKeys: readonly string[];
+}
+
 export function summarize(portions: readonly PortionRecord[], outcomes: ReadonlyMap<string, BatchOutcome>): JobSummary {
+  return account(portions, outcomes).summary;
+}
+
+/**
+ * Counts a job from its records. The listed batches and their retry
+ * children are walked first. Redriven batches (outcomes with `redriveOf`)
+ * are reachable from no portion: their trees are walked next, and a key
+ * that failed and that a redrive later copied (or found vanished) counts
+ * once, as copied (or vanished), not as failed.
+ */
+export function account(portions: readonly PortionRecord[], outcomes: ReadonlyMap<string, BatchOutcome>): JobAccount {
   const emitted = new Map<string, BatchRef>();
   for (const p of portions) for (const b of p.batches) emitted.set(b.batchId, b);
   let listed = 0;
@@ -34,43 +60,81 @@ export function summarize(portions: readonly PortionRecord[], outcomes: Readonly
   }
   let copied = 0;
   let bytes = 0;
-  let vanished = 0;
-  let failed = 0;
   let halted = 0;
   let pendingBatches = 0;
-  // Walk from the listed batches down through retry children.
-  const stack = [...emitted.keys()];
+  const vanishedKeys: string[] = [];
+  const failures = new Map<string, FailedKey>();
   const seen = new Set<string>();
-  while (stack.length > 0) {
-    const id = stack.pop() as string;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    const outcome = outcomes.get(id);
-    if (!outcome) {
-      pendingBatches++;
-      continue;
+  /** Walks a tree of batches (a batch and its retry children), each batch once. */
+  const walk = (roots: Iterable<string>, visit: (outcome: BatchOutcome) => void) => {
+    const stack = [...roots];
+    while (stack.length > 0) {
+      const id = stack.pop() as string;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const outcome = outcomes.get(id);
+      if (!outcome) {
+        pendingBatches++;
+        continue;
+      }
+      visit(outcome);
+      for (const child of outcome.children) stack.push(child.batchId);
     }
+  };
+
+  // Walk from the listed batches down through retry children.
+  walk(emitted.keys(), (outcome) => {
     copied += outcome.copied;
     bytes += outcome.copiedBytes;
-    vanished += outcome.vanished.length;
-    failed += outcome.failed.length;
+    vanishedKeys.push(...outcome.vanished);
     halted += outcome.halted ?? 0;
-    for (const child of outcome.children) stack.push(child.batchId);
+    for (const f of outcome.failed) failures.set(f.key, { ...f, batchId: outcome.batchId });
+  });
+
+  // Then every redrive tree: what it settled, and the latest error of what failed again.
+  const recovered = new Map<string, "copied" | "vanished">();
+  const failedAgain = new Map<string, FailedKey>();
+  const redriveRoots = [...outcomes.values()].filter((o) => o.redriveOf !== undefined && !seen.has(o.batchId)).map((o) => o.batchId);
+  walk(redriveRoots, (outcome) => {
+    for (const key of outcome.copiedKeys ?? []) recovered.set(key, "copied");
+    for (const key of outcome.vanished) if (recovered.get(key) !== "copied") recovered.set(key, "vanished");
+    for (const f of outcome.failed) failedAgain.set(f.key, { ...f, batchId: outcome.batchId });
+  });
+  // Only keys that failed move: a redrive of a key already counted copied changes nothing.
+  for (const [key, failure] of failures) {
+    const settled = recovered.get(key);
+    if (settled === "copied") {
+      copied++;
+      bytes += failure.size;
+      failures.delete(key);
+    } else if (settled === "vanished") {
+      vanishedKeys.push(key);
+      failures.delete(key);
+    } else {
+      const again = failedAgain.get(key);
+      if (again) failures.set(key, again);
+    }
   }
+
   const rangesCovered = coversKeySpace(portions.map((p) => p.range));
   return {
-    complete: rangesCovered && pendingBatches === 0,
-    rangesCovered,
-    portions: portions.length,
-    listed,
-    listedBytes,
-    copied,
-    skipped: 0,
-    vanished,
-    failed,
-    halted,
-    bytes,
-    pendingBatches,
+    summary: {
+      complete: rangesCovered && pendingBatches === 0,
+      rangesCovered,
+      portions: portions.length,
+      rangesWithKeys: portions.filter((p) => p.listed > 0).length,
+      listed,
+      listedBytes,
+      copied,
+      skipped: 0,
+      vanished: vanishedKeys.length,
+      failed: failures.size,
+      halted,
+      bytes,
+      pendingBatches,
+    },
+    failures: [...failures.values()],
+    vanishedKeys,
   };
 }
 

@@ -3,6 +3,7 @@
  * prefixes travel transport-encoded (ASCII) and are decoded on parse, so the
  * rest of the code only sees real keys.
  */
+import { createHash } from "node:crypto";
 import * as v from "valibot";
 import { InvalidKeyError, MalformedMessageError } from "./errors.ts";
 import { decodeKey, encodeKey } from "./keyCodec.ts";
@@ -36,13 +37,27 @@ const CopyItemSchema = v.object({
   e: v.optional(v.pipe(v.string(), v.maxLength(256))),
 });
 
+const BatchId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,128}$/));
+
 const CopyMessageSchema = v.object({
   v: v.literal(MESSAGE_VERSION),
   type: v.literal("copy"),
   job: JobRefSchema,
-  batch: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,128}$/)),
+  batch: BatchId,
   attempt: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  redriveOf: v.optional(BatchId),
   items: v.pipe(v.array(CopyItemSchema), v.minLength(1), v.maxLength(1000)),
+});
+
+/** A copy DLQ record (failureBody); its error and attempts are for people, not needed to retry. */
+const CopyFailureSchema = v.object({
+  v: v.literal(MESSAGE_VERSION),
+  type: v.literal("copy-failure"),
+  job: JobRefSchema,
+  batch: BatchId,
+  key: EncodedKey,
+  size: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  etag: v.optional(v.pipe(v.string(), v.maxLength(256))),
 });
 
 export interface S3Location {
@@ -78,6 +93,11 @@ export interface CopyTask {
   /** Deliveries this batch's keys have already failed. */
   readonly attempt: number;
   readonly items: readonly CopyItem[];
+  /**
+   * Set when an operator redrove a DLQ failure record: the batch in which the
+   * key failed. Retry children of the batch carry it on. Absent otherwise.
+   */
+  readonly redriveOf?: string | undefined;
 }
 
 /** JSON with every non-ASCII character escaped: always valid in SQS. */
@@ -121,9 +141,16 @@ export function copyItemWire(item: CopyItem): { k: string; s: number; e?: string
 }
 
 /** Body of a copy message from items already serialized with copyItemWire. */
-export function copyBodyFromWire(job: JobRef, batchId: string, attempt: number, itemsJson: readonly string[]): string {
+export function copyBodyFromWire(
+  job: JobRef,
+  batchId: string,
+  attempt: number,
+  itemsJson: readonly string[],
+  redriveOf?: string | undefined,
+): string {
   // `items` is the last field, so the envelope's closing `[]}` takes the items.
-  const envelope = asciiJson({ v: MESSAGE_VERSION, type: "copy", job: jobToWire(job), batch: batchId, attempt, items: [] });
+  // An undefined redriveOf is left out by JSON.stringify.
+  const envelope = asciiJson({ v: MESSAGE_VERSION, type: "copy", job: jobToWire(job), batch: batchId, attempt, redriveOf, items: [] });
   return `${envelope.slice(0, -3)}[${itemsJson.join(",")}]}`;
 }
 
@@ -133,7 +160,13 @@ export function copyBody(task: CopyTask): string {
     task.batchId,
     task.attempt,
     task.items.map((i) => asciiJson(copyItemWire(i))),
+    task.redriveOf,
   );
+}
+
+/** Bytes a `redriveOf` field adds to a copy message body. */
+export function redriveOfBytes(redriveOf: string | undefined): number {
+  return redriveOf === undefined ? 0 : asciiJson({ redriveOf }).length - 1;
 }
 
 function parseJson(body: string): unknown {
@@ -154,18 +187,24 @@ function check<S extends v.GenericSchema>(schema: S, value: unknown, what: strin
   return result.output;
 }
 
-/** Rejects a message of another version or kind before its schema is tried. */
-function checkEnvelope(value: unknown, type: string): void {
+/** Rejects a message of another version or kind before its schema is tried; returns its kind. */
+function checkEnvelope(value: unknown, type: string, alsoAccepted: readonly string[] = []): string {
   if (typeof value !== "object" || value === null) throw new MalformedMessageError("body is not a JSON object");
   const { v: version, type: kind } = value as { v?: unknown; type?: unknown };
   if (version !== MESSAGE_VERSION) throw new MalformedMessageError(`unsupported message version ${String(version)}`);
-  if (kind !== type) throw new MalformedMessageError(`expected a ${type} message, got ${String(kind)}`);
+  if (kind !== type && !alsoAccepted.includes(String(kind)))
+    throw new MalformedMessageError(`expected a ${type} message, got ${String(kind)}`);
+  return String(kind);
 }
 
 export function parseListBody(body: string): ListTask {
   return asMalformed(() => parseListMessage(body));
 }
 
+/**
+ * Parses copy work: a copy message, or a copy DLQ failure record that an
+ * operator moved back to the copy queue (redrive moves bodies unchanged).
+ */
 export function parseCopyBody(body: string): CopyTask {
   return asMalformed(() => parseCopyMessage(body));
 }
@@ -197,14 +236,39 @@ function parseListMessage(body: string): ListTask {
 
 function parseCopyMessage(body: string): CopyTask {
   const raw = parseJson(body);
-  checkEnvelope(raw, "copy");
+  if (checkEnvelope(raw, "copy", ["copy-failure"]) === "copy-failure") return parseFailureRecord(raw);
   const msg = check(CopyMessageSchema, raw, "copy");
-  return {
+  const task: CopyTask = {
     job: jobFromWire(msg.job),
     batchId: msg.batch,
     attempt: msg.attempt,
     items: msg.items.map((i) => ({ key: decodeKey(i.k), size: i.s, etag: i.e })),
   };
+  return msg.redriveOf === undefined ? task : { ...task, redriveOf: msg.redriveOf };
+}
+
+/**
+ * A redriven failure record is a fresh batch of its one key: attempt 0, an
+ * id derived from the batch it failed in (so a duplicate delivery of the
+ * record gets the same id), and `redriveOf` naming that batch.
+ */
+function parseFailureRecord(raw: unknown): CopyTask {
+  const msg = check(CopyFailureSchema, raw, "copy-failure");
+  const job = jobFromWire(msg.job);
+  const item: CopyItem = { key: decodeKey(msg.key), size: msg.size, etag: msg.etag };
+  return { job, batchId: redriveBatchId(job.id, item, msg.batch), attempt: 0, items: [item], redriveOf: msg.batch };
+}
+
+/**
+ * batchIdOf(jobId, [item], 0, `redrive:${originalBatch}`) of batching.ts,
+ * computed here because batching imports this module (a unit test keeps
+ * the two equal).
+ */
+function redriveBatchId(jobId: string, item: CopyItem, originalBatch: string): string {
+  const h = createHash("sha256");
+  h.update([jobId, `redrive:${originalBatch}`, "0", "1"].join("\0"));
+  h.update(`\0${item.key.length}:${item.key}`);
+  return h.digest("base64url").slice(0, 22);
 }
 
 /** A copy DLQ record: one key that could not be copied, with its error. */

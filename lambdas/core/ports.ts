@@ -87,6 +87,14 @@ export interface BatchOutcome {
   /** Keys not copied because the job was halted. @default 0 */
   readonly halted?: number;
   readonly children: readonly BatchRef[];
+  /**
+   * The batch whose failed key an operator redrove from the copy DLQ; set on
+   * the redriven batch and inherited by its retry children. Such batches are
+   * not reachable from any listing portion. @default undefined
+   */
+  readonly redriveOf?: string | undefined;
+  /** Keys copied, recorded by redriven batches only, to match them to the earlier failures. @default undefined */
+  readonly copiedKeys?: readonly string[] | undefined;
 }
 
 /** The job's accounting. Records are idempotent: a repeat overwrites. */

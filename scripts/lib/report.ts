@@ -1,0 +1,95 @@
+/**
+ * A job's failed keys as CSV, in the columns of an S3 Batch Operations
+ * completion report (Report_CSV_20180820):
+ *   Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage
+ * - Bucket is the source bucket, VersionId is empty (the current version is copied).
+ * - Key is URL-encoded with encodeURIComponent: UTF-8 percent-encoding of every
+ *   byte but A-Z a-z 0-9 - _ . ! ~ * ' ( ), so `/` is %2F, a space %20 and `+`
+ *   %2B; decodeURIComponent (or Python's unquote) gives the key back.
+ * - A failed key: TaskStatus "failed", ErrorCode and HTTPStatusCode of its
+ *   last error (empty status when no HTTP answer came), ResultMessage its message.
+ * - A vanished key (deleted from the source after listing; only with `all`):
+ *   TaskStatus "failed", ErrorCode "NoSuchKey", HTTPStatusCode 404, as S3
+ *   Batch Operations reports a task whose object is gone.
+ * RFC 4180: CRLF line ends, a header line, fields with a comma, quote, CR or
+ * LF quoted and their quotes doubled.
+ */
+import { S3FanoutError } from "../../lambdas/core/errors.ts";
+import type { JobSpec } from "../../lambdas/core/jobSpec.ts";
+import { compareKeys } from "../../lambdas/core/keyOrder.ts";
+import { account, type FailedKey, type JobSummary } from "../../lambdas/core/ledger.ts";
+import { type Connection, readSpec } from "./operator.ts";
+
+export class ReportError extends S3FanoutError {}
+
+export const REPORT_COLUMNS = ["Bucket", "Key", "VersionId", "TaskStatus", "ErrorCode", "HTTPStatusCode", "ResultMessage"] as const;
+
+export type ReportRow = Readonly<Record<(typeof REPORT_COLUMNS)[number], string>>;
+
+export const VANISHED_MESSAGE = "vanished: deleted from the source after it was listed (not copied and not lost)";
+
+/** One CSV field, quoted when RFC 4180 asks for it. */
+export function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+export function csvLine(fields: readonly string[]): string {
+  return `${fields.map(csvField).join(",")}\r\n`;
+}
+
+export function toCsv(rows: readonly ReportRow[]): string {
+  return csvLine(REPORT_COLUMNS) + rows.map((r) => csvLine(REPORT_COLUMNS.map((c) => r[c]))).join("");
+}
+
+/** A key as the report writes it. S3 keys are valid UTF-8; a lone surrogate (never from S3) shows as U+FFFD. */
+export function reportKey(key: string): string {
+  try {
+    return encodeURIComponent(key);
+  } catch {
+    return encodeURIComponent(key.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD"));
+  }
+}
+
+export function failedRow(bucket: string, f: FailedKey): ReportRow {
+  return {
+    Bucket: bucket,
+    Key: reportKey(f.key),
+    VersionId: "",
+    TaskStatus: "failed",
+    ErrorCode: f.error.code,
+    HTTPStatusCode: f.error.status === undefined ? "" : String(f.error.status),
+    ResultMessage: f.error.message,
+  };
+}
+
+export function vanishedRow(bucket: string, key: string): ReportRow {
+  return {
+    Bucket: bucket,
+    Key: reportKey(key),
+    VersionId: "",
+    TaskStatus: "failed",
+    ErrorCode: "NoSuchKey",
+    HTTPStatusCode: "404",
+    ResultMessage: VANISHED_MESSAGE,
+  };
+}
+
+export interface JobReport {
+  readonly spec: JobSpec;
+  readonly summary: JobSummary;
+  readonly failed: number;
+  readonly vanished: number;
+  /** Failed keys (then vanished keys, with `all`), each in key (UTF-8 byte) order. */
+  readonly rows: readonly ReportRow[];
+}
+
+/** The job's report from its ledger; a key a redrive recovered is not failed. */
+export async function jobReport(c: Connection, jobId: string, options: { all: boolean }): Promise<JobReport> {
+  const spec = await readSpec(c, jobId);
+  const records = await c.ledger.readRecords(jobId);
+  const { summary, failures, vanishedKeys } = account(records.portions, records.outcomes);
+  const bucket = spec.source.bucket;
+  const rows = [...failures].sort((a, b) => compareKeys(a.key, b.key)).map((f) => failedRow(bucket, f));
+  if (options.all) rows.push(...[...new Set(vanishedKeys)].sort(compareKeys).map((k) => vanishedRow(bucket, k)));
+  return { spec, summary, failed: failures.length, vanished: vanishedKeys.length, rows };
+}

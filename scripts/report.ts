@@ -1,0 +1,75 @@
+/**
+ * npm run report -- --job ID [--out FILE] [--all] [--outputs FILE] [--json]
+ * The job's failed keys with their errors, as CSV in S3 Batch Operations' completion report columns.
+ */
+import { writeFileSync } from "node:fs";
+import { UsageError } from "../lambdas/core/errors.ts";
+import { EXIT, parseCommandArgs, runCommand } from "./lib/cli.ts";
+import { connect, DEPLOYMENT_OPTIONS, DEPLOYMENT_USAGE } from "./lib/operator.ts";
+import { jobReport, ReportError, toCsv } from "./lib/report.ts";
+
+const USAGE = `usage: npm run report -- --job ID [--out FILE] [--all] [options]
+  --job ID          the job id kickoff printed
+  --out FILE        write the CSV to FILE instead of stdout
+  --all             also list the vanished keys (deleted from the source after listing)
+${DEPLOYMENT_USAGE}
+                    with --json the CSV goes only to --out (without --out it is not written) and the
+                    line is {"jobId","failed","vanished","rows","out","complete"}
+
+The CSV has a header line and the columns of an S3 Batch Operations completion report:
+  Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage
+  Bucket      the source bucket
+  Key         the source key URL-encoded with JavaScript's encodeURIComponent: UTF-8 percent-encoding
+              of every byte but A-Z a-z 0-9 - _ . ! ~ * ' ( ), so "/" is %2F, space %20, "+" %2B
+  VersionId   empty (the current version is copied)
+  TaskStatus  failed
+  ErrorCode   the last error's code (AccessDenied, ...); NoSuchKey for a vanished key (--all)
+  HTTPStatusCode  its HTTP status (404 for a vanished key), empty when no HTTP answer came
+  ResultMessage   its message
+Rows are in key order, failed keys first. Lines end in CRLF; fields holding a comma, quote, CR or LF
+are quoted, quotes doubled (RFC 4180). A key that failed and that a redrive copied since is not failed.
+Exit codes: 0 the job has no failed keys, 1 it has some, 2 bad usage, 3 no such job or could not run.`;
+
+async function main(): Promise<number> {
+  const args = parseCommandArgs(process.argv.slice(2), {
+    ...DEPLOYMENT_OPTIONS,
+    job: { type: "string" },
+    out: { type: "string" },
+    all: { type: "boolean", default: false },
+  });
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  if (!args.job) throw new UsageError("--job ID is required (see --help)");
+  if (args.out === "") throw new UsageError("--out needs a file name");
+  const c = await connect(args);
+  const report = await jobReport(c, args.job, { all: args.all });
+  const csv = toCsv(report.rows);
+  if (args.out !== undefined) {
+    try {
+      writeFileSync(args.out, csv);
+    } catch (err) {
+      throw new ReportError(`cannot write ${args.out}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  } else if (!args.json) {
+    process.stdout.write(csv);
+  }
+  const { summary } = report;
+  if (!summary.complete) {
+    process.stderr.write(
+      `job ${args.job} is not complete (${summary.pendingBatches} batches pending${summary.rangesCovered ? "" : ", still listing"}): the report covers what has settled so far\n`,
+    );
+  }
+  process.stderr.write(
+    `job ${args.job}: ${report.failed} failed, ${report.vanished} vanished, ${summary.copied} copied; ${report.rows.length} rows${args.out ? ` written to ${args.out}` : ""}\n`,
+  );
+  if (args.json) {
+    process.stdout.write(
+      `${JSON.stringify({ jobId: args.job, failed: report.failed, vanished: report.vanished, rows: report.rows.length, out: args.out ?? null, complete: summary.complete })}\n`,
+    );
+  }
+  return report.failed > 0 ? EXIT.failed : EXIT.ok;
+}
+
+await runCommand(main);

@@ -1,0 +1,127 @@
+/**
+ * Adaptive listing on skewed buckets, against the emulator: ranges that
+ * prove large split while they are listed, and no key is lost or listed twice.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { ListPageRequest, ObjectStore } from "../../lambdas/core/ports.ts";
+import { DEFAULT_SPLIT_POINTS } from "../../lambdas/core/ranges.ts";
+import { checkObjects, ensureBucket, putObjects, seedObject } from "../../scripts/lib/seed.ts";
+import { runLocalJob } from "../../scripts/local/job.ts";
+import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
+
+/** Wraps the store to see how many listings run at once and which keys were listed. */
+function watchListing() {
+  let active = 0;
+  let maxActive = 0;
+  const listedKeys = new Map<string, number>();
+  const wrap = (store: ObjectStore): ObjectStore => ({
+    copy: (r) => store.copy(r),
+    listPage: async (r: ListPageRequest) => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      try {
+        const page = await store.listPage(r);
+        // Give other invocations a chance to overlap, as separate Lambdas would.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return page;
+      } finally {
+        active--;
+      }
+    },
+  });
+  return {
+    wrap,
+    listedKeys,
+    get maxActive() {
+      return maxActive;
+    },
+  };
+}
+
+describe("adaptive listing", () => {
+  let emulator: TestEmulator;
+
+  before(async () => {
+    emulator = await startTestEmulator();
+  });
+
+  after(async () => {
+    await emulator.stop();
+  });
+
+  async function copyAll(keys: readonly string[], pageSize?: number) {
+    const source = bucketName("skew-src");
+    const destination = bucketName("skew-dst");
+    await ensureBucket(emulator.s3, source);
+    await ensureBucket(emulator.s3, destination);
+    const objects = keys.map(seedObject);
+    await putObjects(emulator.s3, source, objects);
+    const watch = watchListing();
+    const result = await runLocalJob({
+      source: { bucket: source, prefix: "" },
+      destination: { bucket: destination, prefix: "" },
+      endpoint: emulator.endpoint,
+      pageSize,
+      listConcurrency: 4,
+      wrapStore: watch.wrap,
+      logLevel: "SILENT",
+    });
+    const mismatches = await checkObjects(emulator.s3, destination, objects);
+    return { result, mismatches, watch, objects };
+  }
+
+  it("splits 20,000 keys under one long prefix into many ranges listed in parallel", async () => {
+    const keys = Array.from(
+      { length: 20_000 },
+      (_, i) => `very/long/shared/prefix/of/many/levels/object-${String(i).padStart(6, "0")}.dat`,
+    );
+
+    const { result, mismatches, watch } = await copyAll(keys);
+
+    assert.equal(result.complete, true);
+    assert.equal(result.listed, keys.length, "every key listed exactly once");
+    assert.equal(result.copied, keys.length);
+    assert.deepEqual(mismatches, []);
+    assert.ok(result.rangesWithKeys >= 4, `expected at least 4 ranges with keys, got ${result.rangesWithKeys}`);
+    assert.ok(watch.maxActive >= 2, `expected listings in parallel, saw at most ${watch.maxActive} at once`);
+  });
+
+  it("copies keys that all begin with one non-ASCII character", async () => {
+    const keys = Array.from({ length: 3_000 }, (_, i) => `é${String(i).padStart(5, "0")}`);
+
+    const { result, mismatches } = await copyAll(keys, 100);
+
+    assert.equal(result.listed, keys.length);
+    assert.equal(result.copied, keys.length);
+    assert.deepEqual(mismatches, []);
+    assert.ok(result.rangesWithKeys >= 4, `the one seeded range should have split, got ${result.rangesWithKeys}`);
+  });
+
+  it("copies keys that all lie above U+FFFF, where UTF-16 and UTF-8 orders disagree", async () => {
+    const astral = ["\u{10000}", "\u{1f600}", "\u{1f4a9}", "\u{20000}", "\u{10fffd}"];
+    const keys = astral.flatMap((c, j) => Array.from({ length: 300 }, (_, i) => `${c}${c}-${j}-${String(i).padStart(4, "0")}`));
+    // Neighbours just below the astral planes, which JavaScript's `<` orders after them.
+    keys.push("\uffff-bmp-max", "\ufffd-replacement", "\ue000-private");
+
+    const { result, mismatches } = await copyAll(keys, 50);
+
+    assert.equal(result.listed, keys.length);
+    assert.equal(result.copied, keys.length);
+    assert.deepEqual(mismatches, []);
+  });
+
+  it("lists keys sitting exactly on range bounds once", async () => {
+    // The seeded bounds themselves, split points the numbered keys below produce, and their neighbours.
+    const bounds = [...DEFAULT_SPLIT_POINTS, "n-01", "n-02", "n-1", "n-2"];
+    const neighbours = bounds.flatMap((b) => [b, `${b}\u0000x`, `${b}\u0001`, `${b}0`, `${b}~`]);
+    const numbered = Array.from({ length: 600 }, (_, i) => `n-${String(i).padStart(4, "0")}`);
+    const keys = [...new Set([...neighbours.filter((k) => !k.includes("\u0000")), ...numbered])];
+
+    const { result, mismatches } = await copyAll(keys, 50);
+
+    assert.equal(result.listed, keys.length);
+    assert.equal(result.copied, keys.length);
+    assert.deepEqual(mismatches, []);
+  });
+});

@@ -1,0 +1,298 @@
+/**
+ * redrive and report as an operator runs them: child processes against the
+ * emulator, reading the outputs file of the local stack that runs the real
+ * handlers in this process. Keys fail for good while a fault is on; report
+ * lists them as CSV; with the fault off, redrive sends them back and the job
+ * ends with every key copied and an empty report.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import { poisonBody } from "../../lambdas/core/messages.ts";
+import type { ObjectStore } from "../../lambdas/core/ports.ts";
+import { type Connection, connect, type JobStatus, jobStatus, kickoff } from "../../scripts/lib/operator.ts";
+import { awkwardKeys, checkObjects, ensureBucket, putObjects, seedObject } from "../../scripts/lib/seed.ts";
+import { type LocalStack, startLocalStack } from "../../scripts/local/stack.ts";
+import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function runCommand(command: "redrive" | "report", args: readonly string[], endpoint: string): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, AWS_ENDPOINT_URL: endpoint };
+  delete env.S3_FANOUT_DEBUG;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", `scripts/${command}.ts`, ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function stderrLines(run: Run): string[] {
+  return run.stderr.split("\n").filter((l) => l.trim() !== "" && !l.includes("ExperimentalWarning") && !l.includes("--trace-warnings"));
+}
+
+function assertOneLineError(run: Run, pattern: RegExp): void {
+  const lines = stderrLines(run);
+  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${run.stderr}`);
+  assert.match(lines[0] ?? "", /^error: /);
+  assert.match(lines[0] ?? "", pattern);
+  assert.doesNotMatch(run.stderr, /\n\s+at /);
+}
+
+function lastJson(run: Run): Record<string, unknown> {
+  const last = run.stdout.trim().split("\n").at(-1) ?? "";
+  const value: unknown = JSON.parse(last);
+  assert.ok(typeof value === "object" && value !== null && !Array.isArray(value), `not a JSON object: ${last}`);
+  return value as Record<string, unknown>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `check` gives a value; the limit guards against a hang, it is not a speed assertion. */
+async function waitFor<T>(what: string, check: () => Promise<T | undefined>, limitMs = 90_000): Promise<T> {
+  const until = Date.now() + limitMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`gave up waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+async function visibleMessages(c: Connection, url: string): Promise<number> {
+  const out = await c.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages"] }));
+  return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0);
+}
+
+const HEADER = "Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage\r\n";
+
+/**
+ * Keys that fail while the fault is on, in key (UTF-8 byte) order, each with
+ * its report line as it must read: key URL-encoded, message quoted by RFC 4180.
+ */
+const DENIED: readonly { readonly key: string; readonly line: (bucket: string) => string }[] = [
+  { key: "in/a b+c%20d", line: (b) => `${b},in%2Fa%20b%2Bc%2520d,,failed,AccessDenied,403,Access Denied: in/a b+c%20d\r\n` },
+  {
+    key: "in/carriage\rreturn",
+    line: (b) => `${b},in%2Fcarriage%0Dreturn,,failed,AccessDenied,403,"Access Denied: in/carriage\rreturn"\r\n`,
+  },
+  { key: "in/comma,", line: (b) => `${b},in%2Fcomma%2C,,failed,AccessDenied,403,"Access Denied: in/comma,"\r\n` },
+  { key: "in/new\nline", line: (b) => `${b},in%2Fnew%0Aline,,failed,AccessDenied,403,"Access Denied: in/new\nline"\r\n` },
+  { key: 'in/quote"double', line: (b) => `${b},in%2Fquote%22double,,failed,AccessDenied,403,"Access Denied: in/quote""double"\r\n` },
+  {
+    key: "in/\u{1f600}/smile",
+    line: (b) => `${b},in%2F%F0%9F%98%80%2Fsmile,,failed,AccessDenied,403,Access Denied: in/\u{1f600}/smile\r\n`,
+  },
+];
+
+describe("npm run redrive / npm run report", () => {
+  let emulator: TestEmulator;
+  let stack: LocalStack;
+  let dir: string;
+  let outputs: string;
+  let c: Connection;
+  /** The fault: while on, copying a denied key fails with AccessDenied (permanent, not retried). */
+  let faultOn = true;
+  const denied = new Set(DENIED.map((d) => d.key));
+
+  const deployment = () => ["--outputs", outputs, "--endpoint", emulator.endpoint];
+
+  before(async () => {
+    emulator = await startTestEmulator();
+    dir = mkdtempSync(join(tmpdir(), "s3-fanout-redrive-"));
+    stack = await startLocalStack({
+      s3: emulator.s3,
+      sqs: emulator.sqs,
+      stackName: `RedriveStack-${process.pid}`,
+      logLevel: "SILENT",
+      copyPolicy: { triesPerDelivery: 1, maxDeliveries: 1, backoff: { baseMs: 1, capMs: 2 } },
+      haltTtlMs: 100,
+      wrapStore: (store: ObjectStore): ObjectStore => ({
+        listPage: (request) => store.listPage(request),
+        copy: async (request) => {
+          if (faultOn && denied.has(request.sourceKey)) {
+            throw Object.assign(new Error(`Access Denied: ${request.sourceKey}`), {
+              name: "AccessDenied",
+              $metadata: { httpStatusCode: 403 },
+            });
+          }
+          return store.copy(request);
+        },
+      }),
+    });
+    outputs = join(dir, "outputs.json");
+    writeFileSync(outputs, `${JSON.stringify(stack.outputs(), null, 2)}\n`);
+    c = await connect({ outputs, endpoint: emulator.endpoint });
+  });
+
+  after(async () => {
+    await stack.stop();
+    await emulator.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("reports the failed keys as CSV, redrives them once the fault is gone, and then reports none", async () => {
+    // Prepare: every awkward key under in/, some denied while the fault is on.
+    const source = bucketName("redrive-src");
+    const destination = bucketName("redrive-dst");
+    await ensureBucket(emulator.s3, source);
+    await ensureBucket(emulator.s3, destination);
+    const objects = awkwardKeys().map((k, i) => seedObject(`in/${k}`, i));
+    for (const d of DENIED)
+      assert.ok(
+        objects.some((o) => o.key === d.key),
+        `fixture lacks ${JSON.stringify(d.key)}`,
+      );
+    await putObjects(emulator.s3, source, objects);
+    const { spec } = await kickoff(c, { bucket: source, prefix: "in/" }, { bucket: destination, prefix: "out/" });
+    const settled = (failed: number) => async (): Promise<JobStatus | undefined> => {
+      const s = await jobStatus(c, spec.id);
+      return s.complete && s.failed === failed ? s : undefined;
+    };
+    const first = await waitFor("the job to end with the denied keys failed", settled(DENIED.length));
+    assert.equal(first.copied, objects.length - DENIED.length);
+
+    // Act: report while keys are failed.
+    const failedReport = await runCommand("report", ["--job", spec.id, ...deployment()], emulator.endpoint);
+    const outFile = join(dir, "report.csv");
+    const jsonReport = await runCommand(
+      "report",
+      ["--job", spec.id, "--all", "--out", outFile, "--json", ...deployment()],
+      emulator.endpoint,
+    );
+
+    // Assess: the exact CSV, exit 1 so scripts can gate on it.
+    const expected = HEADER + DENIED.map((d) => d.line(source)).join("");
+    assert.equal(failedReport.code, 1, failedReport.stderr);
+    assert.equal(failedReport.stdout, expected);
+    assert.equal(jsonReport.code, 1, jsonReport.stderr);
+    assert.deepEqual(lastJson(jsonReport), {
+      jobId: spec.id,
+      failed: DENIED.length,
+      vanished: 0,
+      rows: DENIED.length,
+      out: outFile,
+      complete: true,
+    });
+    assert.equal(jsonReport.stdout.trim().split("\n").length, 1, "with --json the CSV goes only to --out");
+    assert.equal(readFileSync(outFile, "utf8"), expected);
+
+    // Prepare: poison in the copy DLQ, which no redrive can make good.
+    await c.sqs.send(new SendMessageCommand({ QueueUrl: c.deployment.copyDlqUrl, MessageBody: poisonBody("body is not JSON", "{oops") }));
+    await c.sqs.send(new SendMessageCommand({ QueueUrl: c.deployment.copyDlqUrl, MessageBody: "not even JSON" }));
+
+    // Act: redrive two records while the fault is still on: they fail again.
+    const partial = await runCommand("redrive", ["--queue", "copy", "--max", "2", "--json", ...deployment()], emulator.endpoint);
+
+    // Assess: two moved; the keys fail again and count once each, with the same report.
+    assert.equal(partial.code, 0, partial.stderr);
+    const partialJson = lastJson(partial);
+    assert.equal(partialJson.moved, 2);
+    await waitFor("the two redriven keys to fail again", async () => {
+      const records = await c.ledger.readRecords(spec.id);
+      const redriven = [...records.outcomes.values()].filter((o) => o.redriveOf !== undefined);
+      return redriven.length === 2 && (await visibleMessages(c, c.deployment.copyDlqUrl)) === DENIED.length + 2 ? true : undefined;
+    });
+    const again = await jobStatus(c, spec.id);
+    assert.deepEqual([again.complete, again.failed, again.copied], [true, DENIED.length, objects.length - DENIED.length]);
+    const sameReport = await runCommand("report", ["--job", spec.id, ...deployment()], emulator.endpoint);
+    assert.equal(sameReport.code, 1);
+    assert.equal(sameReport.stdout, expected);
+
+    // Act: the fault is gone; redrive everything, the emulator way (it has no StartMessageMoveTask).
+    faultOn = false;
+    const redrive = await runCommand("redrive", ["--json", ...deployment()], emulator.endpoint);
+
+    // Assess: every failure record moved, the poison left and counted as skipped.
+    assert.equal(redrive.code, 0, redrive.stderr);
+    const result = lastJson(redrive);
+    assert.equal(result.moved, DENIED.length);
+    assert.equal(result.skipped, 2);
+    const [copyQueue, listQueue] = result.queues as Record<string, unknown>[];
+    assert.equal(copyQueue?.queue, "copy");
+    assert.equal(copyQueue?.mode, "manual");
+    assert.match(String(copyQueue?.fallback), /StartMessageMoveTask \(InvalidAction\)/);
+    assert.deepEqual([copyQueue?.moved, copyQueue?.skipped, copyQueue?.sendFailed], [DENIED.length, 2, 0]);
+    assert.deepEqual([listQueue?.queue, listQueue?.mode, listQueue?.moved, listQueue?.skipped], ["list", "manual", 0, 0]);
+    assert.deepEqual(stderrLines(redrive), [
+      `copy DLQ: moved ${DENIED.length}, skipped 2 (poison, left in the DLQ) (by hand: the endpoint has no StartMessageMoveTask (InvalidAction))`,
+      "list DLQ: empty, nothing to move",
+    ]);
+
+    const done = await waitFor("the job to show every key copied", settled(0));
+    assert.deepEqual([done.copied, done.failed, done.vanished, done.listed], [objects.length, 0, 0, objects.length]);
+    assert.deepEqual(await checkObjects(emulator.s3, destination, objects, (k) => `out/${k.slice(3)}`), []);
+    assert.equal(await visibleMessages(c, c.deployment.copyDlqUrl), 2, "the poison stays in the copy DLQ, visible");
+
+    const cleanReport = await runCommand("report", ["--job", spec.id, "--json", "--out", outFile, ...deployment()], emulator.endpoint);
+    const plainReport = await runCommand("report", ["--job", spec.id, ...deployment()], emulator.endpoint);
+    assert.equal(cleanReport.code, 0, cleanReport.stderr);
+    assert.deepEqual(lastJson(cleanReport), { jobId: spec.id, failed: 0, vanished: 0, rows: 0, out: outFile, complete: true });
+    assert.equal(readFileSync(outFile, "utf8"), HEADER);
+    assert.equal(plainReport.code, 0, plainReport.stderr);
+    assert.equal(plainReport.stdout, HEADER);
+  });
+
+  it("prints usage for --help, saying how keys are encoded and what the poison does", async () => {
+    // Act
+    const redrive = await runCommand("redrive", ["--help"], emulator.endpoint);
+    const report = await runCommand("report", ["--help"], emulator.endpoint);
+
+    // Assess
+    assert.equal(redrive.code, 0);
+    assert.match(redrive.stdout, /^usage: npm run redrive -- \[--queue copy\|list\|both\] \[--max N\]/);
+    assert.match(redrive.stdout, /--manual/);
+    assert.match(redrive.stdout, /poison comes straight back to the DLQ as poison/);
+    assert.equal(report.code, 0);
+    assert.match(report.stdout, /^usage: npm run report -- --job ID \[--out FILE\] \[--all\]/);
+    assert.match(report.stdout, /encodeURIComponent/);
+    assert.match(report.stdout, /Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage/);
+  });
+
+  it("refuses a bad --queue or --max with one line and exit 2", async () => {
+    // Act
+    const queue = await runCommand("redrive", ["--queue", "both-ish", ...deployment()], emulator.endpoint);
+    const max = await runCommand("redrive", ["--max", "0", ...deployment()], emulator.endpoint);
+
+    // Assess
+    assert.equal(queue.code, 2);
+    assertOneLineError(queue, /--queue must be copy, list or both, got "both-ish"/);
+    assert.equal(max.code, 2);
+    assertOneLineError(max, /--max must be a positive integer/);
+  });
+
+  it("refuses a report without --job (exit 2) and of a job that does not exist (exit 3)", async () => {
+    // Act
+    const missing = await runCommand("report", deployment(), emulator.endpoint);
+    const unknown = await runCommand("report", ["--job", "no-such-job", ...deployment()], emulator.endpoint);
+
+    // Assess
+    assert.equal(missing.code, 2);
+    assertOneLineError(missing, /--job ID is required/);
+    assert.equal(unknown.code, 3);
+    assertOneLineError(unknown, /no job "no-such-job"/);
+  });
+});
