@@ -34,6 +34,8 @@ export interface PipelineConfig {
   readonly listSplitParts: number;
   readonly copyConcurrency: number;
   readonly copySafetyMs: number;
+  /** Parts in flight per object copied by parts. */
+  readonly partConcurrency: number;
   readonly copyPolicy: CopyPolicy;
 }
 
@@ -54,6 +56,7 @@ export function configFromEnv(env: Env = process.env): PipelineConfig {
     listSplitParts: integer(env, "LIST_SPLIT_PARTS", 8),
     copyConcurrency: integer(env, "COPY_CONCURRENCY", 64, 1),
     copySafetyMs: integer(env, "COPY_SAFETY_MS", 20_000),
+    partConcurrency: integer(env, "PART_CONCURRENCY", 8, 1),
     copyPolicy: {
       triesPerDelivery: integer(env, "COPY_TRIES_PER_DELIVERY", DEFAULT_COPY_POLICY.triesPerDelivery, 1),
       maxDeliveries: integer(env, "COPY_MAX_DELIVERIES", DEFAULT_COPY_POLICY.maxDeliveries, 1),

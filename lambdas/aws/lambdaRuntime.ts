@@ -16,9 +16,11 @@ export function lambdaDeps() {
   const s3 = createS3Client({ maxSockets: config.copyConcurrency + 16 });
   const sqs = createSqsClient();
   const ledger = new S3Ledger(s3, ledgerBucket, process.env.LEDGER_PREFIX ?? "");
+  const store = new S3ObjectStore(s3);
   return {
     config,
-    store: new S3ObjectStore(s3),
+    store,
+    multipart: store,
     sink: new SqsMessageSink(sqs, config.queues),
     ledger,
     halt: new CachedHaltSignal((jobId) => ledger.isHaltMarked(jobId)),

@@ -1,9 +1,20 @@
-/** ObjectStore over the S3 API: listing with EncodingType=url, server-side copy. */
-import { CopyObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+/** The S3 ports: listing with EncodingType=url, server-side CopyObject, and the steps of UploadPartCopy. */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  type S3Client,
+  UploadPartCopyCommand,
+} from "@aws-sdk/client-s3";
 import { copySource, decodeS3ListKey } from "../core/keyCodec.ts";
-import type { CopyRequest, ListPage, ListPageRequest, ObjectStore } from "../core/ports.ts";
+import type { CopyRequest, ListPage, ListPageRequest, MultipartStore, ObjectHead, ObjectStore, UploadedPart } from "../core/ports.ts";
 
-export class S3ObjectStore implements ObjectStore {
+export class S3ObjectStore implements ObjectStore, MultipartStore {
   constructor(private readonly s3: S3Client) {}
 
   async listPage(request: ListPageRequest): Promise<ListPage> {
@@ -34,5 +45,87 @@ export class S3ObjectStore implements ObjectStore {
         MetadataDirective: "COPY",
       }),
     );
+  }
+
+  async head(bucket: string, key: string): Promise<ObjectHead> {
+    const h = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return {
+      size: h.ContentLength ?? 0,
+      etag: h.ETag,
+      contentType: h.ContentType,
+      contentEncoding: h.ContentEncoding,
+      contentDisposition: h.ContentDisposition,
+      contentLanguage: h.ContentLanguage,
+      cacheControl: h.CacheControl,
+      expires: h.Expires,
+      metadata: h.Metadata ?? {},
+    };
+  }
+
+  async tagging(bucket: string, key: string): Promise<string> {
+    const out = await this.s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
+    return (out.TagSet ?? []).map((t) => `${encodeURIComponent(t.Key ?? "")}=${encodeURIComponent(t.Value ?? "")}`).join("&");
+  }
+
+  async createUpload(bucket: string, key: string, head: ObjectHead, tagging: string): Promise<string> {
+    const out = await this.s3.send(
+      new CreateMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        ContentType: head.contentType,
+        ContentEncoding: head.contentEncoding,
+        ContentDisposition: head.contentDisposition,
+        ContentLanguage: head.contentLanguage,
+        CacheControl: head.cacheControl,
+        Expires: head.expires,
+        Metadata: { ...head.metadata },
+        Tagging: tagging || undefined,
+      }),
+    );
+    if (!out.UploadId) throw new Error("CreateMultipartUpload returned no UploadId");
+    return out.UploadId;
+  }
+
+  async copyPart(r: Parameters<MultipartStore["copyPart"]>[0]): Promise<string> {
+    const out = await this.s3.send(
+      new UploadPartCopyCommand({
+        Bucket: r.bucket,
+        Key: r.key,
+        UploadId: r.uploadId,
+        PartNumber: r.partNumber,
+        CopySource: copySource(r.sourceBucket, r.sourceKey),
+        CopySourceRange: `bytes=${r.first}-${r.last}`,
+        CopySourceIfMatch: r.ifMatch,
+      }),
+    );
+    const etag = out.CopyPartResult?.ETag;
+    if (!etag) throw new Error(`UploadPartCopy of part ${r.partNumber} returned no ETag`);
+    return etag;
+  }
+
+  async listParts(bucket: string, key: string, uploadId: string): Promise<UploadedPart[]> {
+    const parts: UploadedPart[] = [];
+    let marker: string | undefined;
+    for (;;) {
+      const out = await this.s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
+      for (const p of out.Parts ?? []) if (p.PartNumber !== undefined && p.ETag) parts.push({ partNumber: p.PartNumber, etag: p.ETag });
+      if (!out.IsTruncated || out.NextPartNumberMarker === undefined) return parts;
+      marker = out.NextPartNumberMarker;
+    }
+  }
+
+  async complete(bucket: string, key: string, uploadId: string, parts: readonly UploadedPart[]): Promise<void> {
+    await this.s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+      }),
+    );
+  }
+
+  async abort(bucket: string, key: string, uploadId: string): Promise<void> {
+    await this.s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
   }
 }

@@ -43,6 +43,8 @@ export function createCopyHandler(deps: CopyHandlerDeps): SqsBatchHandler {
           sink: deps.sink,
           ledger: deps.ledger,
           halt: deps.halt,
+          multipart: deps.multipart,
+          partConcurrency: config.partConcurrency,
           limiter,
           policy: config.copyPolicy,
           limits: config.limits,

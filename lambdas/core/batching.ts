@@ -4,7 +4,7 @@
  * entries and maxRequestBytes). Cuts depend only on the keys, so relisting
  * the same page yields the same batches with the same ids.
  */
-import { createHash } from "node:crypto";
+import { BATCH_ID_LENGTH, batchIdOf } from "./ids.ts";
 import { asciiJson, type CopyItem, copyBodyFromWire, copyItemWire, type JobRef } from "./messages.ts";
 
 export interface BatchLimits {
@@ -27,16 +27,7 @@ export interface CopyBatch {
   readonly body: string;
 }
 
-const BATCH_ID_LENGTH = 22;
-
-/** Deterministic id of a batch: same job, keys and attempt, same id. */
-export function batchIdOf(jobId: string, items: readonly CopyItem[], attempt: number, parent = ""): string {
-  const h = createHash("sha256");
-  h.update(`${jobId}\0${parent}\0${attempt}\0${items.length}`);
-  // Length-prefixed, so no two key lists hash alike whatever the keys contain.
-  for (const item of items) h.update(`\0${item.key.length}:${item.key}`);
-  return h.digest("base64url").slice(0, BATCH_ID_LENGTH);
-}
+export { batchIdOf };
 
 export function packCopyBatches(
   job: JobRef,

@@ -5,20 +5,17 @@
  * past the attempt limit, and on permanent errors, each key goes to the DLQ
  * on its own with its error. A key gone from the source is "vanished".
  */
+
+import { type AttemptDeps, attempt } from "./attempt.ts";
 import { type BatchLimits, type CopyBatch, packCopyBatches } from "./batching.ts";
+import { needsMultipart } from "./copyPlan.ts";
 import type { HaltSignal } from "./halt.ts";
+import { resolveJobOptions } from "./jobOptions.ts";
 import type { AdaptiveLimiter } from "./limiter.ts";
 import { type CopyItem, type CopyTask, copyBody, failureBody, redriveOfBytes } from "./messages.ts";
-import type { BatchOutcome, BatchRef, KeyFailure, Ledger, MessageSink, ObjectStore } from "./ports.ts";
-import {
-  type BackoffPolicy,
-  backoffDelay,
-  classifyError,
-  type ErrorClass,
-  type ErrorInfo,
-  errorInfo,
-  redeliveryDelaySeconds,
-} from "./retry.ts";
+import { copyByParts, type PartsOutcome, type Resume } from "./multipart.ts";
+import type { BatchOutcome, BatchRef, KeyFailure, Ledger, MessageSink, MultipartStore, ObjectStore } from "./ports.ts";
+import { type BackoffPolicy, classifyError, type ErrorClass, type ErrorInfo, errorInfo, redeliveryDelaySeconds } from "./retry.ts";
 
 export interface CopyPolicy {
   /** Tries of one key within one invocation. @default 4 */
@@ -44,6 +41,10 @@ export interface CopierDeps {
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
   readonly onEvent?: (event: CopyEvent) => void;
+  /** Copies by parts objects above the job's multipart threshold. */
+  readonly multipart?: MultipartStore;
+  /** Parts in flight per object. @default 8 */
+  readonly partConcurrency?: number;
 }
 
 export type CopyEvent =
@@ -60,12 +61,7 @@ export type CopyEvent =
       readonly halted: number;
     };
 
-type ItemResult =
-  | { readonly status: "copied" }
-  | { readonly status: "vanished" }
-  | { readonly status: "failed"; readonly error: ErrorInfo; readonly errorClass: ErrorClass }
-  | { readonly status: "deferred" }
-  | { readonly status: "halted" };
+type ItemResult = PartsOutcome;
 
 /** Maps a source key to its destination key, as `aws s3 cp --recursive` does. */
 export function destinationKey(task: CopyTask, sourceKey: string): string {
@@ -74,7 +70,7 @@ export function destinationKey(task: CopyTask, sourceKey: string): string {
   return destination.prefix + sourceKey.slice(source.prefix.length);
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const _defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Copies every task's keys, then settles each task. Resolves with one entry
@@ -96,46 +92,49 @@ export async function copyTasks(tasks: readonly CopyTask[], deps: CopierDeps): P
 }
 
 async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promise<ItemResult> {
-  const sleep = deps.sleep ?? defaultSleep;
   let destination: string;
   try {
     destination = destinationKey(task, item.key);
   } catch (err) {
     return { status: "failed", error: errorInfo(err), errorClass: "permanent" };
   }
-  let last: ItemResult = { status: "deferred" };
-  for (let tryNo = 0; tryNo < deps.policy.triesPerDelivery; tryNo++) {
-    if (deps.remainingMs() < deps.safetyMs) return last;
-    const outcome = await deps.limiter.run(async (): Promise<ItemResult> => {
-      // Checked in the slot, right before the request: after halt returns, no copy starts.
-      if (await deps.halt.isHalted(task.job.id)) return { status: "halted" };
-      try {
-        await deps.store.copy({
-          sourceBucket: task.job.source.bucket,
-          sourceKey: item.key,
-          destinationBucket: task.job.destination.bucket,
-          destinationKey: destination,
-          size: item.size,
-          etag: item.etag,
-        });
-        deps.limiter.onSuccess();
-        return { status: "copied" };
-      } catch (err) {
-        const error = errorInfo(err);
-        const errorClass = classifyError(error);
-        if (errorClass === "throttle") deps.limiter.onThrottle();
-        if (errorClass === "vanished") return { status: "vanished" };
-        return { status: "failed", error, errorClass };
-      }
+  const attemptDeps: AttemptDeps = {
+    halt: deps.halt,
+    limiter: deps.limiter,
+    tries: deps.policy.triesPerDelivery,
+    backoff: deps.policy.backoff,
+    remainingMs: deps.remainingMs,
+    safetyMs: deps.safetyMs,
+    sleep: deps.sleep,
+    random: deps.random,
+    onRetry: (error, errorClass, n) => deps.onEvent?.({ kind: "retry", key: item.key, error, errorClass, attempt: n }),
+  };
+  const options = resolveJobOptions(task.job.options);
+  if (needsMultipart(item.size, { threshold: options.multipartThreshold })) {
+    if (!deps.multipart) {
+      return {
+        status: "failed",
+        error: { code: "MultipartUnavailable", message: "no multipart store configured" },
+        errorClass: "permanent",
+      };
+    }
+    return copyByParts(task, item, destination, options, {
+      ...attemptDeps,
+      store: deps.multipart,
+      partConcurrency: deps.partConcurrency ?? 8,
     });
-    if (outcome.status !== "failed" || outcome.errorClass === "permanent") return outcome;
-    if (await deps.halt.isHalted(task.job.id)) return { status: "halted" };
-    last = outcome;
-    deps.onEvent?.({ kind: "retry", key: item.key, error: outcome.error, errorClass: outcome.errorClass, attempt: tryNo + 1 });
-    const delay = backoffDelay(tryNo, deps.policy.backoff, deps.random);
-    if (tryNo + 1 < deps.policy.triesPerDelivery && deps.remainingMs() - delay > deps.safetyMs) await sleep(delay);
   }
-  return last;
+  const copied = await attempt(task.job.id, attemptDeps, () =>
+    deps.store.copy({
+      sourceBucket: task.job.source.bucket,
+      sourceKey: item.key,
+      destinationBucket: task.job.destination.bucket,
+      destinationKey: destination,
+      size: item.size,
+      etag: item.etag,
+    }),
+  );
+  return copied.status === "ok" ? { status: "copied" } : copied;
 }
 
 /**
@@ -160,6 +159,12 @@ function packChildren(task: CopyTask, items: readonly CopyItem[], limits: BatchL
   });
 }
 
+/** The key as its next delivery should see it: with the multipart upload to resume, if any. */
+function resumed(item: CopyItem, resume: Resume | undefined): CopyItem {
+  if (resume === undefined) return item.uploadId === undefined ? item : { key: item.key, size: item.size, etag: item.etag };
+  return { key: item.key, size: item.size, etag: resume.etag ?? item.etag, uploadId: resume.uploadId };
+}
+
 /** Sends retries and DLQ records, then records the outcome: only then may the message go. */
 async function settle(task: CopyTask, results: readonly ItemResult[], deps: CopierDeps): Promise<void> {
   let copied = 0;
@@ -170,6 +175,7 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
   const retry: CopyItem[] = [];
   const deferred: CopyItem[] = [];
   let halted = 0;
+  const abandoned: { item: CopyItem; uploadId: string }[] = [];
   const attempts = task.attempt + 1;
   task.items.forEach((item, i) => {
     const r = results[i] ?? { status: "deferred" };
@@ -179,15 +185,19 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
       copiedKeys.push(item.key);
     } else if (r.status === "vanished") vanished.push(item.key);
     else if (r.status === "halted") halted++;
-    else if (r.status === "deferred") deferred.push(item);
-    else if (r.errorClass !== "permanent" && attempts < deps.policy.maxDeliveries) retry.push(item);
-    else failed.push({ key: item.key, size: item.size, etag: item.etag, error: r.error, attempts });
+    else if (r.status === "deferred") deferred.push(resumed(item, r.resume));
+    else if (r.errorClass !== "permanent" && attempts < deps.policy.maxDeliveries) retry.push(resumed(item, r.resume));
+    else {
+      failed.push({ key: item.key, size: item.size, etag: item.etag, error: r.error, attempts });
+      if (r.resume) abandoned.push({ item, uploadId: r.resume.uploadId });
+    }
   });
 
   const children: BatchRef[] = [];
   const jobHalted = halted > 0 || ((retry.length > 0 || deferred.length > 0) && (await deps.halt.isHalted(task.job.id)));
   if (jobHalted) {
     // A halted job enqueues nothing more: what would have been retried is counted as halted.
+    for (const i of [...retry, ...deferred]) if (i.uploadId) abandoned.push({ item: i, uploadId: i.uploadId });
     halted += retry.length + deferred.length;
     retry.length = 0;
     deferred.length = 0;
@@ -204,6 +214,12 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
   };
   await requeue(retry, attempts);
   await requeue(deferred, task.attempt);
+  // Uploads that will not resume are aborted, so no parts are left to bill.
+  await Promise.all(
+    abandoned.map(({ item, uploadId }) =>
+      deps.multipart?.abort(task.job.destination.bucket, destinationKey(task, item.key), uploadId).catch(() => undefined),
+    ),
+  );
   if (failed.length > 0) {
     const records = failed.map((f) => ({ body: failureBody(task.job, task.batchId, f, f.attempts, f.error) }));
     await deps.sink.send("copyDlq", records);

@@ -1,6 +1,7 @@
 /** A job's spec: what kickoff wrote and every command reads back. */
 import * as v from "valibot";
 import { MalformedMessageError } from "./errors.ts";
+import { JobOptionsSchema } from "./jobOptions.ts";
 import type { JobRef } from "./messages.ts";
 
 const LocationSchema = v.object({ bucket: v.pipe(v.string(), v.minLength(1)), prefix: v.string() });
@@ -13,12 +14,15 @@ export const JobSpecSchema = v.object({
   mode: v.picklist(["copy"]),
   createdAt: v.string(),
   ranges: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  options: v.optional(JobOptionsSchema),
 });
 
 export type JobSpec = v.InferOutput<typeof JobSpecSchema>;
 
 export function jobRefOf(spec: JobSpec): JobRef {
-  return { id: spec.id, source: spec.source, destination: spec.destination };
+  return spec.options === undefined
+    ? { id: spec.id, source: spec.source, destination: spec.destination }
+    : { id: spec.id, source: spec.source, destination: spec.destination, options: spec.options };
 }
 
 export function parseJobSpec(text: string): JobSpec {

@@ -3,9 +3,10 @@
  * prefixes travel transport-encoded (ASCII) and are decoded on parse, so the
  * rest of the code only sees real keys.
  */
-import { createHash } from "node:crypto";
 import * as v from "valibot";
 import { InvalidKeyError, MalformedMessageError } from "./errors.ts";
+import { batchIdOf } from "./ids.ts";
+import { type JobOptions, JobOptionsSchema } from "./jobOptions.ts";
 import { decodeKey, encodeKey } from "./keyCodec.ts";
 import type { KeyRange } from "./ranges.ts";
 import type { ErrorInfo } from "./retry.ts";
@@ -20,6 +21,7 @@ const JobRefSchema = v.object({
   id: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/)),
   source: Location,
   destination: Location,
+  options: v.optional(JobOptionsSchema),
 });
 
 const ListMessageSchema = v.object({
@@ -35,6 +37,8 @@ const CopyItemSchema = v.object({
   k: EncodedKey,
   s: v.pipe(v.number(), v.integer(), v.minValue(0)),
   e: v.optional(v.pipe(v.string(), v.maxLength(256))),
+  /** A multipart copy in progress, resumed from its uploaded parts. */
+  u: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(1024))),
 });
 
 const BatchId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,128}$/));
@@ -70,6 +74,7 @@ export interface JobRef {
   readonly id: string;
   readonly source: S3Location;
   readonly destination: S3Location;
+  readonly options?: JobOptions | undefined;
 }
 
 export interface ListTask {
@@ -85,6 +90,8 @@ export interface CopyItem {
   readonly key: string;
   readonly size: number;
   readonly etag?: string | undefined;
+  /** The multipart upload of this key in progress, when a copy by parts resumes. */
+  readonly uploadId?: string | undefined;
 }
 
 export interface CopyTask {
@@ -110,15 +117,17 @@ function jobToWire(job: JobRef) {
     id: job.id,
     source: { bucket: job.source.bucket, prefix: encodeKey(job.source.prefix) },
     destination: { bucket: job.destination.bucket, prefix: encodeKey(job.destination.prefix) },
+    options: job.options,
   };
 }
 
 function jobFromWire(job: v.InferOutput<typeof JobRefSchema>): JobRef {
-  return {
+  const ref: JobRef = {
     id: job.id,
     source: { bucket: job.source.bucket, prefix: decodeKey(job.source.prefix) },
     destination: { bucket: job.destination.bucket, prefix: decodeKey(job.destination.prefix) },
   };
+  return job.options === undefined ? ref : { ...ref, options: job.options };
 }
 
 export function listBody(task: ListTask): string {
@@ -136,8 +145,11 @@ export function listBody(task: ListTask): string {
 }
 
 /** The wire form of one copy item; exported so batching can measure it. */
-export function copyItemWire(item: CopyItem): { k: string; s: number; e?: string } {
-  return item.etag === undefined ? { k: encodeKey(item.key), s: item.size } : { k: encodeKey(item.key), s: item.size, e: item.etag };
+export function copyItemWire(item: CopyItem): { k: string; s: number; e?: string; u?: string } {
+  const wire: { k: string; s: number; e?: string; u?: string } = { k: encodeKey(item.key), s: item.size };
+  if (item.etag !== undefined) wire.e = item.etag;
+  if (item.uploadId !== undefined) wire.u = item.uploadId;
+  return wire;
 }
 
 /** Body of a copy message from items already serialized with copyItemWire. */
@@ -242,7 +254,9 @@ function parseCopyMessage(body: string): CopyTask {
     job: jobFromWire(msg.job),
     batchId: msg.batch,
     attempt: msg.attempt,
-    items: msg.items.map((i) => ({ key: decodeKey(i.k), size: i.s, etag: i.e })),
+    items: msg.items.map((i) =>
+      i.u === undefined ? { key: decodeKey(i.k), size: i.s, etag: i.e } : { key: decodeKey(i.k), size: i.s, etag: i.e, uploadId: i.u },
+    ),
   };
   return msg.redriveOf === undefined ? task : { ...task, redriveOf: msg.redriveOf };
 }
@@ -256,19 +270,7 @@ function parseFailureRecord(raw: unknown): CopyTask {
   const msg = check(CopyFailureSchema, raw, "copy-failure");
   const job = jobFromWire(msg.job);
   const item: CopyItem = { key: decodeKey(msg.key), size: msg.size, etag: msg.etag };
-  return { job, batchId: redriveBatchId(job.id, item, msg.batch), attempt: 0, items: [item], redriveOf: msg.batch };
-}
-
-/**
- * batchIdOf(jobId, [item], 0, `redrive:${originalBatch}`) of batching.ts,
- * computed here because batching imports this module (a unit test keeps
- * the two equal).
- */
-function redriveBatchId(jobId: string, item: CopyItem, originalBatch: string): string {
-  const h = createHash("sha256");
-  h.update([jobId, `redrive:${originalBatch}`, "0", "1"].join("\0"));
-  h.update(`\0${item.key.length}:${item.key}`);
-  return h.digest("base64url").slice(0, 22);
+  return { job, batchId: batchIdOf(job.id, [item], 0, `redrive:${msg.batch}`), attempt: 0, items: [item], redriveOf: msg.batch };
 }
 
 /** A copy DLQ record: one key that could not be copied, with its error. */

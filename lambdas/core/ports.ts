@@ -40,6 +40,47 @@ export interface ObjectStore {
   copy(request: CopyRequest): Promise<void>;
 }
 
+/** What a copy by parts carries over from its source: content headers, user metadata, tags. */
+export interface ObjectHead {
+  readonly size: number;
+  readonly etag?: string | undefined;
+  readonly contentType?: string | undefined;
+  readonly contentEncoding?: string | undefined;
+  readonly contentDisposition?: string | undefined;
+  readonly contentLanguage?: string | undefined;
+  readonly cacheControl?: string | undefined;
+  readonly expires?: Date | undefined;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+export interface UploadedPart {
+  readonly partNumber: number;
+  readonly etag: string;
+}
+
+/** The S3 operations of a multipart copy (UploadPartCopy). */
+export interface MultipartStore {
+  head(bucket: string, key: string): Promise<ObjectHead>;
+  /** Tags as an x-amz-tagging string (k=v&k2=v2), "" when none. */
+  tagging(bucket: string, key: string): Promise<string>;
+  createUpload(bucket: string, key: string, head: ObjectHead, tagging: string): Promise<string>;
+  copyPart(request: {
+    readonly sourceBucket: string;
+    readonly sourceKey: string;
+    readonly bucket: string;
+    readonly key: string;
+    readonly uploadId: string;
+    readonly partNumber: number;
+    readonly first: number;
+    readonly last: number;
+    /** Fails the part (412) if the source changed since the copy began. */
+    readonly ifMatch?: string | undefined;
+  }): Promise<string>;
+  listParts(bucket: string, key: string, uploadId: string): Promise<UploadedPart[]>;
+  complete(bucket: string, key: string, uploadId: string, parts: readonly UploadedPart[]): Promise<void>;
+  abort(bucket: string, key: string, uploadId: string): Promise<void>;
+}
+
 export type QueueName = "list" | "copy" | "listDlq" | "copyDlq";
 
 export interface OutgoingMessage {

@@ -33,6 +33,8 @@ export interface FunctionSettings {
   readonly splitParts?: number;
   readonly limits?: BatchLimits;
   readonly copyPolicy?: CopyPolicy;
+  /** Parts in flight per object copied by parts. @default 8 */
+  readonly partConcurrency?: number;
 }
 
 export function pipelineConfig(queues: JobQueues, s: FunctionSettings): PipelineConfig {
@@ -45,6 +47,7 @@ export function pipelineConfig(queues: JobQueues, s: FunctionSettings): Pipeline
     listSplitParts: s.splitParts ?? 8,
     copyConcurrency: s.copyConcurrency ?? 64,
     copySafetyMs: Math.floor((s.copyTimeoutMs ?? 60_000) / 5),
+    partConcurrency: s.partConcurrency ?? 8,
     copyPolicy: s.copyPolicy ?? DEFAULT_COPY_POLICY,
   };
 }

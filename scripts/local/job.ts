@@ -12,6 +12,7 @@ import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
 import { LocalHaltSignal } from "../../lambdas/core/halt.ts";
+import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
 import { InMemoryLedger, type JobSummary } from "../../lambdas/core/ledger.ts";
 import { type JobRef, listBody, type S3Location } from "../../lambdas/core/messages.ts";
 import type { KeyFailure, ObjectStore } from "../../lambdas/core/ports.ts";
@@ -29,6 +30,8 @@ export interface LocalJobOptions extends FunctionSettings {
   readonly region?: string | undefined;
   readonly jobId?: string | undefined;
   readonly splitPoints?: readonly string[];
+  /** Copy options of the job (multipart threshold, part size, ...). */
+  readonly jobOptions?: JobOptions;
   /** SQS visibility timeout. @default 6 x the longer function timeout */
   readonly visibilityTimeoutSeconds?: number;
   readonly maxReceiveCount?: number;
@@ -83,13 +86,13 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   const logger = new Logger({ serviceName: "s3-fanout-local", logLevel: options.logLevel ?? "ERROR" });
   const halt = options.halt ?? new LocalHaltSignal();
 
-  const job: JobRef = { id: jobId, source: options.source, destination: options.destination };
+  const job: JobRef = { id: jobId, source: options.source, destination: options.destination, options: options.jobOptions };
   const seeds = seedRanges(options.source.prefix, options.splitPoints ?? DEFAULT_SPLIT_POINTS);
   await sink.send(
     "list",
     seeds.map((range) => ({ body: listBody({ job, range, hop: 0 }) })),
   );
-  const functions = startFunctions(sqs, queues, { store, sink, ledger, halt, config, logger }, options, `s3-fanout-${jobId}`);
+  const functions = startFunctions(sqs, queues, { store, multipart: baseStore, sink, ledger, halt, config, logger }, options, `s3-fanout-${jobId}`);
 
   let summary: JobSummary;
   let dlq = { list: 0, copy: 0 };

@@ -72,6 +72,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     queues,
     {
       store: options.wrapStore ? options.wrapStore(baseStore) : baseStore,
+      multipart: baseStore,
       sink: new SqsMessageSink(sqs, config.queues),
       ledger,
       halt: new CachedHaltSignal((jobId) => ledger.isHaltMarked(jobId), options.haltTtlMs ?? HALT_CHECK_TTL_MS),

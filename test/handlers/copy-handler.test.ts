@@ -6,7 +6,18 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CopyObjectCommand, type CopyObjectCommandInput, NoSuchKey } from "@aws-sdk/client-s3";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  type CopyObjectCommandInput,
+  CreateMultipartUploadCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  ListPartsCommand,
+  NoSuchKey,
+  UploadPartCopyCommand,
+} from "@aws-sdk/client-s3";
 import { SendMessageBatchCommand, type SendMessageBatchCommandInput } from "@aws-sdk/client-sqs";
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
@@ -37,8 +48,10 @@ function setup(config: PipelineConfig = testConfig(), limiter?: AdaptiveLimiter)
   const clients = mockedClients();
   const ledger = new RecordingLedger();
   const halt = new LocalHaltSignal();
+  const store = new S3ObjectStore(clients.s3);
   const handler = createCopyHandler({
-    store: new S3ObjectStore(clients.s3),
+    store,
+    multipart: store,
     sink: new SqsMessageSink(clients.sqs, config.queues),
     ledger,
     halt,
@@ -123,36 +136,163 @@ describe("copy handler", () => {
       assert.equal(byKey.get("archive/2024/ctl\u0001?#&")?.CopySource, "src/in/ctl%01%3F%23%26");
       assert.ok(copyCalls(s3Mock).every((c) => c.Bucket === "dst" && c.MetadataDirective === "COPY"));
     });
+  });
 
-    it("parks an object above the 5 GiB CopyObject limit in the DLQ with S3's error, without retrying", async () => {
-      // Prepare: multipart UploadPartCopy is issue 4; until then S3's refusal must surface, not vanish.
-      const { s3Mock, sqsMock, ledger, handler } = setup();
-      const sixGiB = 6 * 1024 ** 3;
+  describe("copying by parts", () => {
+    const GiB = 1024 ** 3;
+    const MiB = 1024 ** 2;
+
+    function multipartMocks(s3Mock: ReturnType<typeof setup>["s3Mock"], size: number) {
+      s3Mock.on(HeadObjectCommand).resolves({
+        ContentLength: size,
+        ETag: '"src-etag-7"',
+        ContentType: "video/mp4",
+        CacheControl: "max-age=60",
+        ContentDisposition: "attachment",
+        Metadata: { owner: "team-a" },
+      });
+      s3Mock.on(GetObjectTaggingCommand).resolves({
+        TagSet: [
+          { Key: "a", Value: "1" },
+          { Key: "b", Value: "x y" },
+        ],
+      });
+      s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: "upload-1" });
       s3Mock
-        .on(CopyObjectCommand)
-        .rejects(
-          s3Error(
-            "InvalidRequest",
-            400,
-            "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120",
-          ),
-        );
-      const body = copyBody(copyTask(testJob(), [{ key: "huge.bin", size: sixGiB, etag: '"abc-700"' }]));
+        .on(UploadPartCopyCommand)
+        .callsFake(async (input: { PartNumber?: number }) => ({ CopyPartResult: { ETag: `"part-${input.PartNumber}"` } }));
+      s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"whole-96"' });
+    }
+
+    it("copies an object above CopyObject's 5 GiB limit by parts, with its headers, metadata and tags", async () => {
+      // Prepare
+      const { s3Mock, ledger, handler } = setup();
+      const size = 6 * GiB;
+      multipartMocks(s3Mock, size);
+      const body = copyBody(copyTask(testJob(), [{ key: "huge video.mp4", size, etag: '"src-etag-7"' }]));
 
       // Act
       const result = await handler(sqsEvent(sqsRecord(body)), fakeContext());
 
       // Assess
       assert.deepEqual(result.batchItemFailures, []);
-      assert.equal(copyCalls(s3Mock).length, 1);
-      assert.deepEqual(
-        dlqRecords(sqsMock).map((r) => [r.type, r.key, r.code]),
-        [["copy-failure", "huge.bin", "InvalidRequest"]],
+      assert.equal(copyCalls(s3Mock).length, 0);
+      const create = s3Mock.commandCalls(CreateMultipartUploadCommand)[0]?.args[0].input;
+      assert.equal(create?.Bucket, "dst");
+      assert.equal(create?.Key, "huge video.mp4");
+      assert.equal(create?.ContentType, "video/mp4");
+      assert.equal(create?.CacheControl, "max-age=60");
+      assert.equal(create?.ContentDisposition, "attachment");
+      assert.deepEqual(create?.Metadata, { owner: "team-a", "s3fanout-source-etag": '"src-etag-7"' });
+      assert.equal(create?.Tagging, "a=1&b=x%20y");
+      const parts = s3Mock.commandCalls(UploadPartCopyCommand).map((c) => c.args[0].input);
+      assert.equal(parts.length, Math.ceil(size / (64 * MiB)));
+      assert.ok(
+        parts.every((p) => p.CopySource === "src/huge%20video.mp4" && p.CopySourceIfMatch === '"src-etag-7"' && p.UploadId === "upload-1"),
       );
-      assert.equal(ledger.batchRecords[0]?.copied, 0);
-      assert.equal(ledger.batchRecords[0]?.failed[0]?.etag, '"abc-700"');
+      const ranges = parts.map((p) => p.CopySourceRange).sort();
+      assert.ok(ranges.includes(`bytes=0-${64 * MiB - 1}`));
+      assert.ok(ranges.includes(`bytes=${size - 64 * MiB}-${size - 1}`));
+      const complete = s3Mock.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input;
+      const numbers = complete?.MultipartUpload?.Parts?.map((p) => p.PartNumber) ?? [];
+      assert.deepEqual(
+        numbers,
+        [...numbers].sort((a, b) => (a ?? 0) - (b ?? 0)),
+      );
+      assert.equal(numbers.length, parts.length);
+      assert.equal(ledger.batchRecords[0]?.copied, 1);
+      assert.equal(ledger.batchRecords[0]?.copiedBytes, size);
     });
 
+    it("hands an unfinished copy by parts to the next delivery with its upload id, which copies only the missing parts", async () => {
+      // Prepare: a job threshold of 8 MiB and 5 MiB parts; the deadline arrives after 2 parts.
+      const { s3Mock, sqsMock, handler } = setup(testConfig({ copySafetyMs: 1_000, partConcurrency: 1 }));
+      const size = 20 * MiB;
+      multipartMocks(s3Mock, size);
+      let remaining = 60_000;
+      s3Mock.on(UploadPartCopyCommand).callsFake(async (input: { PartNumber?: number }) => {
+        remaining = 500; // the invocation is nearly out of time once a part is in
+        return { CopyPartResult: { ETag: `"part-${input.PartNumber}"` } };
+      });
+      const job = { ...testJob(), options: { multipartThreshold: 8 * MiB, partSize: 5 * MiB } };
+      const context = { ...fakeContext(), getRemainingTimeInMillis: () => remaining };
+
+      // Act
+      const first = await handler(sqsEvent(sqsRecord(copyBody(copyTask(job, [{ key: "big.bin", size, etag: '"src-etag-7"' }])))), context);
+
+      // Assess: some parts copied, none completed, the key re-enqueued with its upload.
+      assert.deepEqual(first.batchItemFailures, []);
+      const copiedFirst = s3Mock.commandCalls(UploadPartCopyCommand).length;
+      assert.ok(copiedFirst >= 1 && copiedFirst < 4, `copied ${copiedFirst} parts`);
+      assert.equal(s3Mock.commandCalls(CompleteMultipartUploadCommand).length, 0);
+      const next = sentTo(sqsMock, QUEUE_URLS.copy).map((m) => parseCopyBody(m.body));
+      assert.equal(next.length, 1);
+      assert.deepEqual(next[0]?.items, [{ key: "big.bin", size, etag: '"src-etag-7"', uploadId: "upload-1" }]);
+
+      // Act: the next delivery, with time, lists the parts there and copies the rest.
+      const done = s3Mock.commandCalls(UploadPartCopyCommand).map((c) => c.args[0].input.PartNumber ?? 0);
+      s3Mock.on(ListPartsCommand).resolves({ Parts: done.map((n) => ({ PartNumber: n, ETag: `"part-${n}"` })), IsTruncated: false });
+      s3Mock
+        .on(UploadPartCopyCommand)
+        .callsFake(async (input: { PartNumber?: number }) => ({ CopyPartResult: { ETag: `"part-${input.PartNumber}"` } }));
+      const resumedTask = next[0];
+      assert.ok(resumedTask);
+      const second = await handler(sqsEvent(sqsRecord(copyBody(resumedTask))), fakeContext());
+
+      // Assess
+      assert.deepEqual(second.batchItemFailures, []);
+      assert.equal(s3Mock.commandCalls(CreateMultipartUploadCommand).length, 1, "no second upload");
+      assert.equal(s3Mock.commandCalls(UploadPartCopyCommand).length, 4, "each part copied once");
+      const parts = s3Mock.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input.MultipartUpload?.Parts;
+      assert.deepEqual(
+        parts?.map((p) => [p.PartNumber, p.ETag]),
+        [1, 2, 3, 4].map((n) => [n, `"part-${n}"`]),
+      );
+    });
+
+    it("aborts the upload and parks the key when a part fails for good", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      const size = 6 * GiB;
+      multipartMocks(s3Mock, size);
+      s3Mock.on(UploadPartCopyCommand).rejects(s3Error("AccessDenied", 403));
+      s3Mock.on(AbortMultipartUploadCommand).resolves({});
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(copyBody(copyTask(testJob(), [{ key: "huge.bin", size }])))), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(s3Mock.commandCalls(AbortMultipartUploadCommand)[0]?.args[0].input.UploadId, "upload-1");
+      assert.equal(s3Mock.commandCalls(CompleteMultipartUploadCommand).length, 0);
+      assert.deepEqual(
+        dlqRecords(sqsMock).map((r) => [r.key, r.code]),
+        [["huge.bin", "AccessDenied"]],
+      );
+      assert.equal(ledger.batchRecords[0]?.failed.length, 1);
+    });
+
+    it("starts over from the new version when the source changed since the parts were copied", async () => {
+      // Prepare: the message carries an upload begun from version "old".
+      const { s3Mock, handler } = setup();
+      const size = 6 * GiB;
+      multipartMocks(s3Mock, size);
+      s3Mock.on(AbortMultipartUploadCommand).resolves({});
+      s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: "upload-2" });
+      const item = { key: "huge.bin", size, etag: '"old"', uploadId: "upload-1" };
+
+      // Act
+      await handler(sqsEvent(sqsRecord(copyBody(copyTask(testJob(), [item])))), fakeContext());
+
+      // Assess
+      assert.equal(s3Mock.commandCalls(AbortMultipartUploadCommand)[0]?.args[0].input.UploadId, "upload-1");
+      assert.equal(s3Mock.commandCalls(ListPartsCommand).length, 0);
+      assert.ok(s3Mock.commandCalls(UploadPartCopyCommand).every((c) => c.args[0].input.UploadId === "upload-2"));
+      assert.equal(s3Mock.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input.UploadId, "upload-2");
+    });
+  });
+
+  describe("copying, continued", () => {
     it("parks a key outside the job's source prefix in the DLQ without copying it", async () => {
       // Prepare
       const { s3Mock, sqsMock, handler } = setup();

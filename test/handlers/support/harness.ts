@@ -30,6 +30,7 @@ export function testConfig(overrides: Partial<PipelineConfig> = {}): PipelineCon
     listSplitParts: 0,
     copyConcurrency: 8,
     copySafetyMs: 20_000,
+    partConcurrency: 4,
     copyPolicy: { triesPerDelivery: 3, maxDeliveries: 3, backoff: { baseMs: 1, capMs: 2 } },
     ...overrides,
   };

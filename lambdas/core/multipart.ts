@@ -1,0 +1,131 @@
+/**
+ * A copy by parts (UploadPartCopy) of one object: content headers, user
+ * metadata and tags carried over, parts in parallel, and resumable. When an
+ * invocation runs out of time, or a part keeps failing transiently, the
+ * upload is kept and its id travels with the key to the next delivery, which
+ * lists the parts already there and copies the rest. Permanent failures
+ * abort the upload so no parts are left behind.
+ */
+import { type Attempt, type AttemptDeps, attempt } from "./attempt.ts";
+import { SOURCE_ETAG_METADATA } from "./compare.ts";
+import { planParts } from "./copyPlan.ts";
+import type { ResolvedJobOptions } from "./jobOptions.ts";
+import type { CopyItem, CopyTask } from "./messages.ts";
+import type { MultipartStore, UploadedPart } from "./ports.ts";
+import type { ErrorClass, ErrorInfo } from "./retry.ts";
+
+/** Where to pick a copy by parts up again. */
+export interface Resume {
+  readonly uploadId: string;
+  /** The source ETag the parts were copied from. */
+  readonly etag: string | undefined;
+}
+
+export type PartsOutcome =
+  | { readonly status: "copied" }
+  | { readonly status: "vanished" }
+  | { readonly status: "halted" }
+  | { readonly status: "deferred"; readonly resume?: Resume }
+  | { readonly status: "failed"; readonly error: ErrorInfo; readonly errorClass: ErrorClass; readonly resume?: Resume };
+
+export interface PartsDeps extends AttemptDeps {
+  readonly store: MultipartStore;
+  /** Parts in flight for this object. */
+  readonly partConcurrency: number;
+}
+
+/** An Attempt that did not succeed, as a PartsOutcome, keeping the upload when it can resume. */
+function notOk(a: Exclude<Attempt<unknown>, { status: "ok" }>, resume?: Resume): PartsOutcome {
+  if (a.status === "failed") return a.errorClass === "permanent" ? a : { ...a, resume };
+  if (a.status === "deferred") return { status: "deferred", resume };
+  return a;
+}
+
+export async function copyByParts(
+  task: CopyTask,
+  item: CopyItem,
+  destinationKey: string,
+  options: ResolvedJobOptions,
+  deps: PartsDeps,
+): Promise<PartsOutcome> {
+  const { store } = deps;
+  const jobId = task.job.id;
+  const src = { bucket: task.job.source.bucket, key: item.key };
+  const dst = { bucket: task.job.destination.bucket, key: destinationKey };
+  const abort = async (uploadId: string) => {
+    await store.abort(dst.bucket, dst.key, uploadId).catch(() => undefined); // best effort; lifecycle rules catch the rest
+  };
+
+  const head = await attempt(jobId, deps, () => store.head(src.bucket, src.key));
+  if (head.status !== "ok") return notOk(head, item.uploadId === undefined ? undefined : { uploadId: item.uploadId, etag: item.etag });
+  const etag = head.value.etag;
+
+  let uploadId = item.uploadId;
+  const done = new Map<number, string>();
+  if (uploadId !== undefined && item.etag !== undefined && etag !== item.etag) {
+    // The source changed since these parts were copied: start over from the new version.
+    await abort(uploadId);
+    uploadId = undefined;
+  }
+  if (uploadId !== undefined) {
+    const id = uploadId;
+    const listed = await attempt(jobId, deps, () => store.listParts(dst.bucket, dst.key, id));
+    if (listed.status === "ok") for (const p of listed.value) done.set(p.partNumber, p.etag);
+    else if (listed.status === "failed" && listed.error.code === "NoSuchUpload") uploadId = undefined;
+    else return notOk(listed, { uploadId: id, etag });
+  }
+  if (uploadId === undefined) {
+    const tagging = await attempt(jobId, deps, () => store.tagging(src.bucket, src.key));
+    if (tagging.status !== "ok") return notOk(tagging);
+    const withSource = { ...head.value, metadata: { ...head.value.metadata, ...(etag ? { [SOURCE_ETAG_METADATA]: etag } : {}) } };
+    const created = await attempt(jobId, deps, () => store.createUpload(dst.bucket, dst.key, withSource, tagging.value));
+    if (created.status !== "ok") return notOk(created);
+    uploadId = created.value;
+  }
+  const id = uploadId;
+  const resume: Resume = { uploadId: id, etag };
+
+  const todo = planParts(head.value.size, options.partSize).filter((p) => !done.has(p.partNumber));
+  let stop: Exclude<Attempt<unknown>, { status: "ok" }> | undefined;
+  let next = 0;
+  const worker = async () => {
+    while (stop === undefined && next < todo.length) {
+      const part = todo[next++];
+      if (!part) break;
+      const copied = await attempt(jobId, deps, () =>
+        store.copyPart({
+          sourceBucket: src.bucket,
+          sourceKey: src.key,
+          bucket: dst.bucket,
+          key: dst.key,
+          uploadId: id,
+          ...part,
+          ifMatch: etag,
+        }),
+      );
+      if (copied.status === "ok") done.set(part.partNumber, copied.value);
+      else stop ??= copied;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(deps.partConcurrency, todo.length)) }, worker));
+  if (stop !== undefined) {
+    if (stop.status === "failed" && stop.error.code === "PreconditionFailed") {
+      // The source changed mid-copy: a new delivery starts over from its new version.
+      await abort(id);
+      return { status: "failed", error: stop.error, errorClass: "transient" };
+    }
+    if (stop.status === "vanished" || stop.status === "halted" || (stop.status === "failed" && stop.errorClass === "permanent"))
+      await abort(id);
+    return notOk(stop, resume);
+  }
+
+  const parts: UploadedPart[] = [...done.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([partNumber, partEtag]) => ({ partNumber, etag: partEtag }));
+  const completed = await attempt(jobId, deps, () => store.complete(dst.bucket, dst.key, id, parts));
+  if (completed.status === "ok") return { status: "copied" };
+  if (completed.status === "failed" && completed.error.code === "NoSuchUpload")
+    return { status: "failed", error: completed.error, errorClass: "transient" };
+  if (completed.status === "failed" && completed.errorClass === "permanent") await abort(id);
+  return notOk(completed, resume);
+}
