@@ -3,7 +3,7 @@
  * Preflights, writes the job spec to the ledger and seeds the listing ranges; prints the job id.
  */
 import { UsageError } from "../lambdas/core/errors.ts";
-import { EXIT, parseCommandArgs, runCommand } from "./lib/cli.ts";
+import { EXIT, JOB_OPTION_FLAGS, JOB_OPTION_USAGE, jobOptionsFromArgs, parseCommandArgs, runCommand } from "./lib/cli.ts";
 import { connect, DEPLOYMENT_OPTIONS, DEPLOYMENT_USAGE, kickoff } from "./lib/operator.ts";
 import { formatS3Url, parseJobLocations } from "./lib/s3url.ts";
 
@@ -11,11 +11,13 @@ const USAGE = `usage: npm run kickoff -- --source s3://BUCKET[/PREFIX] --dest s3
   --source URL      what to copy (every key under the prefix)
   --dest URL        where to; the source prefix is replaced by this prefix
   --job-id ID       (default: a new time-sortable id)
+${JOB_OPTION_USAGE}
 ${DEPLOYMENT_USAGE}`;
 
 async function main(): Promise<number> {
   const args = parseCommandArgs(process.argv.slice(2), {
     ...DEPLOYMENT_OPTIONS,
+    ...JOB_OPTION_FLAGS,
     source: { type: "string" },
     dest: { type: "string" },
     "job-id": { type: "string" },
@@ -27,8 +29,9 @@ async function main(): Promise<number> {
   const { source, destination } = parseJobLocations(args);
   const jobId = args["job-id"];
   if (jobId !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(jobId)) throw new UsageError("--job-id must be 1-64 of A-Z a-z 0-9 _ -");
+  const options = jobOptionsFromArgs(args);
   const c = await connect(args);
-  const { spec, ledgerUrl } = await kickoff(c, source, destination, jobId);
+  const { spec, ledgerUrl } = await kickoff(c, source, destination, jobId, options);
   process.stderr.write(
     `started job ${spec.id}: ${formatS3Url(source)} -> ${formatS3Url(destination)}, ${spec.ranges} listing ranges seeded; ledger ${ledgerUrl}\n` +
       `watch it:  npm run status -- --job ${spec.id} --watch\n`,

@@ -1,6 +1,15 @@
 import { LocalHaltSignal } from "../lambdas/core/halt.ts";
 import { newJobId } from "../lambdas/core/selection.ts";
-import { EXIT, endpointUrl, parseCommandArgs, positiveInt, runCommand } from "./lib/cli.ts";
+import {
+  EXIT,
+  endpointUrl,
+  JOB_OPTION_FLAGS,
+  JOB_OPTION_USAGE,
+  jobOptionsFromArgs,
+  parseCommandArgs,
+  positiveInt,
+  runCommand,
+} from "./lib/cli.ts";
 import { jobProgress } from "./lib/progress.ts";
 import { formatS3Url, parseJobLocations } from "./lib/s3url.ts";
 import { runLocalJob } from "./local/job.ts";
@@ -15,12 +24,14 @@ const USAGE = `usage: npm run local -- --source s3://BUCKET[/PREFIX] --dest s3:/
   --copy-concurrency N    copies in flight per copy invocation (default 64)
   --list-timeout-ms N     list invocation timeout; it continues itself before it (default 60000)
   --copy-timeout-ms N     copy invocation timeout (default 60000)
+${JOB_OPTION_USAGE}
   --json                  last stdout line is a JSON summary
   --quiet                 no progress display
   --verbose               handler logs (JSON) on stdout`;
 
 async function main(): Promise<number> {
   const args = parseCommandArgs(process.argv.slice(2), {
+    ...JOB_OPTION_FLAGS,
     source: { type: "string" },
     dest: { type: "string" },
     endpoint: { type: "string" },
@@ -52,6 +63,7 @@ async function main(): Promise<number> {
   const result = await runLocalJob({
     jobId,
     halt,
+    jobOptions: jobOptionsFromArgs(args),
     source,
     destination,
     endpoint,

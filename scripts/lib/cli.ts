@@ -1,6 +1,8 @@
 /** Shared plumbing of the operator commands: argument errors, exit codes, output. */
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { MAX_PART_BYTES, MIN_PART_BYTES, parseSize } from "../../lambdas/core/copyPlan.ts";
 import { S3FanoutError, UsageError } from "../../lambdas/core/errors.ts";
+import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
 import { errorInfo } from "../../lambdas/core/retry.ts";
 
 /** Exit codes: 0 done, 1 the job or check failed, 2 bad usage, 3 could not run (endpoint, access). */
@@ -53,4 +55,29 @@ export async function runCommand(main: () => Promise<number>): Promise<void> {
       process.exitCode = EXIT.error;
     }
   }
+}
+
+/** The job options every job-starting command takes: --multipart-threshold and --part-size. */
+export const JOB_OPTION_FLAGS = {
+  "multipart-threshold": { type: "string" },
+  "part-size": { type: "string" },
+} as const;
+
+export const JOB_OPTION_USAGE = `  --multipart-threshold SIZE  copy objects above SIZE by parts (default 64MiB; always above 5GiB)
+  --part-size SIZE            bytes per part, 5MiB-5GiB (default 64MiB; grown to fit 10,000 parts)`;
+
+export function jobOptionsFromArgs(args: {
+  "multipart-threshold"?: string | undefined;
+  "part-size"?: string | undefined;
+}): JobOptions | undefined {
+  const options: { multipartThreshold?: number; partSize?: number } = {};
+  if (args["multipart-threshold"] !== undefined)
+    options.multipartThreshold = parseSize(args["multipart-threshold"], "--multipart-threshold");
+  if (args["part-size"] !== undefined) {
+    const partSize = parseSize(args["part-size"], "--part-size");
+    if (partSize < MIN_PART_BYTES || partSize > MAX_PART_BYTES)
+      throw new UsageError(`--part-size must be from 5MiB to 5GiB, got "${args["part-size"]}"`);
+    options.partSize = partSize;
+  }
+  return Object.keys(options).length > 0 ? options : undefined;
 }

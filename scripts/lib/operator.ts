@@ -9,6 +9,7 @@ import { S3Ledger } from "../../lambdas/aws/s3Ledger.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
 import { S3FanoutError } from "../../lambdas/core/errors.ts";
 import { HALT_CHECK_TTL_MS } from "../../lambdas/core/halt.ts";
+import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
 import { type JobSpec, jobRefOf } from "../../lambdas/core/jobSpec.ts";
 import { type JobSummary, summarize } from "../../lambdas/core/ledger.ts";
 import { listBody, type S3Location } from "../../lambdas/core/messages.ts";
@@ -65,7 +66,13 @@ export interface KickoffResult {
 }
 
 /** Preflight, write the spec, then seed the listing ranges: after this the pipeline runs the job. */
-export async function kickoff(c: Connection, source: S3Location, destination: S3Location, jobId = newJobId()): Promise<KickoffResult> {
+export async function kickoff(
+  c: Connection,
+  source: S3Location,
+  destination: S3Location,
+  jobId = newJobId(),
+  options?: JobOptions,
+): Promise<KickoffResult> {
   const { deployment } = c;
   if (deployment.sourceBuckets.length > 0 && !deployment.sourceBuckets.includes(source.bucket)) {
     throw new PreflightError(
@@ -81,7 +88,8 @@ export async function kickoff(c: Connection, source: S3Location, destination: S3
   await checkBucket(c.s3, deployment.ledgerBucket, "ledger");
   if (await c.ledger.readSpec(jobId)) throw new PreflightError(`job "${jobId}" already exists in the ledger`);
   const ranges = seedRanges(source.prefix, DEFAULT_SPLIT_POINTS);
-  const spec: JobSpec = { v: 1, id: jobId, source, destination, mode: "copy", createdAt: new Date().toISOString(), ranges: ranges.length };
+  const base: JobSpec = { v: 1, id: jobId, source, destination, mode: "copy", createdAt: new Date().toISOString(), ranges: ranges.length };
+  const spec: JobSpec = options === undefined ? base : { ...base, options };
   await c.ledger.writeSpec(spec);
   const job = jobRefOf(spec);
   const sink = new SqsMessageSink(c.sqs, {

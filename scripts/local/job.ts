@@ -92,7 +92,13 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
     "list",
     seeds.map((range) => ({ body: listBody({ job, range, hop: 0 }) })),
   );
-  const functions = startFunctions(sqs, queues, { store, multipart: baseStore, sink, ledger, halt, config, logger }, options, `s3-fanout-${jobId}`);
+  const functions = startFunctions(
+    sqs,
+    queues,
+    { store, multipart: baseStore, sink, ledger, halt, config, logger },
+    options,
+    `s3-fanout-${jobId}`,
+  );
 
   let summary: JobSummary;
   let dlq = { list: 0, copy: 0 };
