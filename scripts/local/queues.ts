@@ -1,6 +1,7 @@
 /** Creates and removes a job's four queues for the local runtime. */
 import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { QueueName } from "../../lambdas/core/ports.ts";
+import { errorInfo } from "../../lambdas/core/retry.ts";
 
 export interface JobQueue {
   readonly url: string;
@@ -56,6 +57,16 @@ export async function queueDepth(sqs: SQSClient, url: string): Promise<number> {
   );
 }
 
+/** Deletes queues; one already gone (a retried delete whose first answer was lost) is deleted. */
 export async function deleteQueues(sqs: SQSClient, queues: readonly JobQueue[]): Promise<void> {
-  await Promise.all(queues.map((q) => sqs.send(new DeleteQueueCommand({ QueueUrl: q.url }))));
+  await Promise.all(
+    queues.map(async (q) => {
+      try {
+        await sqs.send(new DeleteQueueCommand({ QueueUrl: q.url }));
+      } catch (err) {
+        const code = errorInfo(err).code;
+        if (code !== "QueueDoesNotExist" && code !== "AWS.SimpleQueueService.NonExistentQueue") throw err;
+      }
+    }),
+  );
 }
