@@ -119,3 +119,20 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy = DEFAULT_BA
 export function redeliveryDelaySeconds(attempt: number, random: () => number = Math.random): number {
   return Math.min(900, Math.ceil(backoffDelay(attempt, { baseMs: 1_000, capMs: 60_000 }, random) / 1000));
 }
+
+/** Retries a call while its error is transient or a throttle: for control-plane calls outside the copy loop. */
+export async function retrying<T>(
+  call: () => Promise<T>,
+  tries = 6,
+  sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)),
+): Promise<T> {
+  for (let tryNo = 0; ; tryNo++) {
+    try {
+      return await call();
+    } catch (err) {
+      const kind = classifyError(errorInfo(err));
+      if ((kind !== "transient" && kind !== "throttle") || tryNo + 1 >= tries) throw err;
+      await sleep(backoffDelay(tryNo));
+    }
+  }
+}

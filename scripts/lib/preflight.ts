@@ -2,7 +2,7 @@
 import { HeadBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import { S3FanoutError } from "../../lambdas/core/errors.ts";
 import type { S3Location } from "../../lambdas/core/messages.ts";
-import { errorInfo } from "../../lambdas/core/retry.ts";
+import { errorInfo, retrying } from "../../lambdas/core/retry.ts";
 import { selectionsOverlap } from "../../lambdas/core/selection.ts";
 import { formatS3Url } from "./s3url.ts";
 
@@ -10,7 +10,7 @@ export class PreflightError extends S3FanoutError {}
 
 export async function checkBucket(s3: S3Client, bucket: string, role: string): Promise<void> {
   try {
-    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+    await retrying(() => s3.send(new HeadBucketCommand({ Bucket: bucket })));
   } catch (err) {
     const info = errorInfo(err);
     if (info.status === 404 || info.code === "NotFound" || info.code === "NoSuchBucket") {

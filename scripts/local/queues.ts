@@ -1,7 +1,7 @@
 /** Creates and removes a job's four queues for the local runtime. */
 import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { QueueName } from "../../lambdas/core/ports.ts";
-import { errorInfo } from "../../lambdas/core/retry.ts";
+import { errorInfo, retrying } from "../../lambdas/core/retry.ts";
 
 export interface JobQueue {
   readonly url: string;
@@ -17,10 +17,10 @@ export interface QueueSettings {
 }
 
 async function create(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<JobQueue> {
-  const created = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+  const created = await retrying(() => sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes })));
   const url = created.QueueUrl;
   if (!url) throw new Error(`CreateQueue returned no URL for ${name}`);
-  const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }));
+  const attrs = await retrying(() => sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] })));
   const arn = attrs.Attributes?.QueueArn;
   if (!arn) throw new Error(`queue ${name} has no ARN`);
   return { url, arn };
@@ -43,11 +43,13 @@ export async function createPipelineQueues(sqs: SQSClient, namePrefix: string, s
 
 /** Visible, in-flight and delayed messages of a queue. */
 export async function queueDepth(sqs: SQSClient, url: string): Promise<number> {
-  const out = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
-    }),
+  const out = await retrying(() =>
+    sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: url,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
+      }),
+    ),
   );
   const a = out.Attributes ?? {};
   return (
@@ -62,7 +64,7 @@ export async function deleteQueues(sqs: SQSClient, queues: readonly JobQueue[]):
   await Promise.all(
     queues.map(async (q) => {
       try {
-        await sqs.send(new DeleteQueueCommand({ QueueUrl: q.url }));
+        await retrying(() => sqs.send(new DeleteQueueCommand({ QueueUrl: q.url })));
       } catch (err) {
         const code = errorInfo(err).code;
         if (code !== "QueueDoesNotExist" && code !== "AWS.SimpleQueueService.NonExistentQueue") throw err;
