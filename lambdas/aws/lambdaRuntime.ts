@@ -16,7 +16,13 @@ export function lambdaDeps() {
   const s3 = createS3Client({ maxSockets: config.copyConcurrency + 16 });
   const sqs = createSqsClient();
   const ledger = new S3Ledger(s3, ledgerBucket, process.env.LEDGER_PREFIX ?? "");
-  const store = new S3ObjectStore(s3);
+  const regional = new Map<string, ReturnType<typeof createS3Client>>();
+  const clientFor = (region: string) => {
+    let client = regional.get(region);
+    if (!client) regional.set(region, (client = createS3Client({ region, maxSockets: config.copyConcurrency + 16 })));
+    return client;
+  };
+  const store = new S3ObjectStore(s3, clientFor);
   return {
     config,
     store,

@@ -11,11 +11,43 @@ import {
   type S3Client,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
+import type { JobOptions } from "../core/jobOptions.ts";
 import { copySource, decodeS3ListKey } from "../core/keyCodec.ts";
 import type { CopyRequest, ListPage, ListPageRequest, MultipartStore, ObjectHead, ObjectStore, UploadedPart } from "../core/ports.ts";
 
+/** The object without its undefined fields: requests carry only what was set. */
+function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The request fields every write to the destination takes from the job's options. */
+function writeOptions(o: JobOptions | undefined) {
+  return defined({
+    StorageClass: o?.storageClass,
+    ACL: o?.acl,
+    ServerSideEncryption: o?.sse,
+    SSEKMSKeyId: o?.sse === "aws:kms" ? o.sseKmsKeyId : undefined,
+    ChecksumAlgorithm: o?.checksumAlgorithm,
+    RequestPayer: o?.requesterPays ? ("requester" as const) : undefined,
+  });
+}
+
+const payer = (o: JobOptions | undefined) => (o?.requesterPays ? ("requester" as const) : undefined);
+
 export class S3ObjectStore implements ObjectStore, MultipartStore {
-  constructor(private readonly s3: S3Client) {}
+  /**
+   * @param s3 the client for listing and reading the source
+   * @param clientFor a client for a destination in another region (options.destinationRegion)
+   */
+  constructor(
+    private readonly s3: S3Client,
+    private readonly clientFor: (region: string) => S3Client = () => s3,
+  ) {}
+
+  /** The client that writes to the destination. */
+  private writer(o: JobOptions | undefined): S3Client {
+    return o?.destinationRegion ? this.clientFor(o.destinationRegion) : this.s3;
+  }
 
   async listPage(request: ListPageRequest): Promise<ListPage> {
     const out = await this.s3.send(
@@ -37,18 +69,26 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
   }
 
   async copy(request: CopyRequest): Promise<void> {
-    await this.s3.send(
+    const o = request.options;
+    const replaceTags = o?.taggingDirective === "REPLACE";
+    await this.writer(o).send(
       new CopyObjectCommand({
         Bucket: request.destinationBucket,
         Key: request.destinationKey,
         CopySource: copySource(request.sourceBucket, request.sourceKey),
-        MetadataDirective: "COPY",
+        MetadataDirective: o?.metadataDirective ?? "COPY",
+        ...defined({
+          Metadata: o?.metadataDirective === "REPLACE" ? { ...o.metadata } : undefined,
+          TaggingDirective: o?.taggingDirective,
+          Tagging: replaceTags ? o?.tagging : undefined,
+        }),
+        ...writeOptions(o),
       }),
     );
   }
 
-  async head(bucket: string, key: string): Promise<ObjectHead> {
-    const h = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  async head(bucket: string, key: string, options?: JobOptions): Promise<ObjectHead> {
+    const h = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, RequestPayer: payer(options) }));
     return {
       size: h.ContentLength ?? 0,
       etag: h.ETag,
@@ -62,13 +102,13 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
     };
   }
 
-  async tagging(bucket: string, key: string): Promise<string> {
-    const out = await this.s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
+  async tagging(bucket: string, key: string, options?: JobOptions): Promise<string> {
+    const out = await this.s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key, RequestPayer: payer(options) }));
     return (out.TagSet ?? []).map((t) => `${encodeURIComponent(t.Key ?? "")}=${encodeURIComponent(t.Value ?? "")}`).join("&");
   }
 
-  async createUpload(bucket: string, key: string, head: ObjectHead, tagging: string): Promise<string> {
-    const out = await this.s3.send(
+  async createUpload(bucket: string, key: string, head: ObjectHead, tagging: string, options?: JobOptions): Promise<string> {
+    const out = await this.writer(options).send(
       new CreateMultipartUploadCommand({
         Bucket: bucket,
         Key: key,
@@ -80,6 +120,7 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
         Expires: head.expires,
         Metadata: { ...head.metadata },
         Tagging: tagging || undefined,
+        ...writeOptions(options),
       }),
     );
     if (!out.UploadId) throw new Error("CreateMultipartUpload returned no UploadId");
@@ -87,7 +128,7 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
   }
 
   async copyPart(r: Parameters<MultipartStore["copyPart"]>[0]): Promise<string> {
-    const out = await this.s3.send(
+    const out = await this.writer(r.options).send(
       new UploadPartCopyCommand({
         Bucket: r.bucket,
         Key: r.key,
@@ -96,6 +137,7 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
         CopySource: copySource(r.sourceBucket, r.sourceKey),
         CopySourceRange: `bytes=${r.first}-${r.last}`,
         CopySourceIfMatch: r.ifMatch,
+        RequestPayer: payer(r.options),
       }),
     );
     const etag = out.CopyPartResult?.ETag;
@@ -103,29 +145,34 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
     return etag;
   }
 
-  async listParts(bucket: string, key: string, uploadId: string): Promise<UploadedPart[]> {
+  async listParts(bucket: string, key: string, uploadId: string, options?: JobOptions): Promise<UploadedPart[]> {
     const parts: UploadedPart[] = [];
     let marker: string | undefined;
     for (;;) {
-      const out = await this.s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
+      const out = await this.writer(options).send(
+        new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker, RequestPayer: payer(options) }),
+      );
       for (const p of out.Parts ?? []) if (p.PartNumber !== undefined && p.ETag) parts.push({ partNumber: p.PartNumber, etag: p.ETag });
       if (!out.IsTruncated || out.NextPartNumberMarker === undefined) return parts;
       marker = out.NextPartNumberMarker;
     }
   }
 
-  async complete(bucket: string, key: string, uploadId: string, parts: readonly UploadedPart[]): Promise<void> {
-    await this.s3.send(
+  async complete(bucket: string, key: string, uploadId: string, parts: readonly UploadedPart[], options?: JobOptions): Promise<void> {
+    await this.writer(options).send(
       new CompleteMultipartUploadCommand({
         Bucket: bucket,
         Key: key,
         UploadId: uploadId,
         MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        RequestPayer: payer(options),
       }),
     );
   }
 
-  async abort(bucket: string, key: string, uploadId: string): Promise<void> {
-    await this.s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+  async abort(bucket: string, key: string, uploadId: string, options?: JobOptions): Promise<void> {
+    await this.writer(options).send(
+      new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, RequestPayer: payer(options) }),
+    );
   }
 }

@@ -132,6 +132,7 @@ async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promi
       destinationKey: destination,
       size: item.size,
       etag: item.etag,
+      options: task.job.options,
     }),
   );
   return copied.status === "ok" ? { status: "copied" } : copied;
@@ -217,7 +218,7 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
   // Uploads that will not resume are aborted, so no parts are left to bill.
   await Promise.all(
     abandoned.map(({ item, uploadId }) =>
-      deps.multipart?.abort(task.job.destination.bucket, destinationKey(task, item.key), uploadId).catch(() => undefined),
+      deps.multipart?.abort(task.job.destination.bucket, destinationKey(task, item.key), uploadId, task.job.options).catch(() => undefined),
     ),
   );
   if (failed.length > 0) {

@@ -52,11 +52,12 @@ export async function copyByParts(
   const jobId = task.job.id;
   const src = { bucket: task.job.source.bucket, key: item.key };
   const dst = { bucket: task.job.destination.bucket, key: destinationKey };
+  const opts = task.job.options;
   const abort = async (uploadId: string) => {
-    await store.abort(dst.bucket, dst.key, uploadId).catch(() => undefined); // best effort; lifecycle rules catch the rest
+    await store.abort(dst.bucket, dst.key, uploadId, opts).catch(() => undefined); // best effort; lifecycle rules catch the rest
   };
 
-  const head = await attempt(jobId, deps, () => store.head(src.bucket, src.key));
+  const head = await attempt(jobId, deps, () => store.head(src.bucket, src.key, opts));
   if (head.status !== "ok") return notOk(head, item.uploadId === undefined ? undefined : { uploadId: item.uploadId, etag: item.etag });
   const etag = head.value.etag;
 
@@ -69,16 +70,23 @@ export async function copyByParts(
   }
   if (uploadId !== undefined) {
     const id = uploadId;
-    const listed = await attempt(jobId, deps, () => store.listParts(dst.bucket, dst.key, id));
+    const listed = await attempt(jobId, deps, () => store.listParts(dst.bucket, dst.key, id, opts));
     if (listed.status === "ok") for (const p of listed.value) done.set(p.partNumber, p.etag);
     else if (listed.status === "failed" && listed.error.code === "NoSuchUpload") uploadId = undefined;
     else return notOk(listed, { uploadId: id, etag });
   }
   if (uploadId === undefined) {
-    const tagging = await attempt(jobId, deps, () => store.tagging(src.bucket, src.key));
+    const replaceTags = opts?.taggingDirective === "REPLACE";
+    const tagging = replaceTags
+      ? { status: "ok" as const, value: opts?.tagging ?? "" }
+      : await attempt(jobId, deps, () => store.tagging(src.bucket, src.key, opts));
     if (tagging.status !== "ok") return notOk(tagging);
-    const withSource = { ...head.value, metadata: { ...head.value.metadata, ...(etag ? { [SOURCE_ETAG_METADATA]: etag } : {}) } };
-    const created = await attempt(jobId, deps, () => store.createUpload(dst.bucket, dst.key, withSource, tagging.value));
+    // REPLACE writes the job's metadata instead of the source's; either way the source ETag is recorded.
+    // As with CopyObject, REPLACE also drops the source's content headers.
+    const replace = opts?.metadataDirective === "REPLACE";
+    const base = replace ? { size: head.value.size, etag, metadata: opts?.metadata ?? {} } : head.value;
+    const withSource = { ...base, metadata: { ...base.metadata, ...(etag ? { [SOURCE_ETAG_METADATA]: etag } : {}) } };
+    const created = await attempt(jobId, deps, () => store.createUpload(dst.bucket, dst.key, withSource, tagging.value, opts));
     if (created.status !== "ok") return notOk(created);
     uploadId = created.value;
   }
@@ -101,6 +109,7 @@ export async function copyByParts(
           uploadId: id,
           ...part,
           ifMatch: etag,
+          options: opts,
         }),
       );
       if (copied.status === "ok") done.set(part.partNumber, copied.value);
@@ -122,7 +131,7 @@ export async function copyByParts(
   const parts: UploadedPart[] = [...done.entries()]
     .sort((a, b) => a[0] - b[0])
     .map(([partNumber, partEtag]) => ({ partNumber, etag: partEtag }));
-  const completed = await attempt(jobId, deps, () => store.complete(dst.bucket, dst.key, id, parts));
+  const completed = await attempt(jobId, deps, () => store.complete(dst.bucket, dst.key, id, parts, opts));
   if (completed.status === "ok") return { status: "copied" };
   if (completed.status === "failed" && completed.error.code === "NoSuchUpload")
     return { status: "failed", error: completed.error, errorClass: "transient" };

@@ -3,6 +3,7 @@
  * in lambdas/aws; tests hand in fakes.
  */
 
+import type { JobOptions } from "./jobOptions.ts";
 import type { KeyRange } from "./ranges.ts";
 import type { ErrorInfo } from "./retry.ts";
 
@@ -33,6 +34,8 @@ export interface CopyRequest {
   readonly destinationKey: string;
   readonly size: number;
   readonly etag?: string | undefined;
+  /** The job's copy options (storage class, directives, ACL, encryption, ...). */
+  readonly options?: JobOptions | undefined;
 }
 
 export interface ObjectStore {
@@ -60,10 +63,11 @@ export interface UploadedPart {
 
 /** The S3 operations of a multipart copy (UploadPartCopy). */
 export interface MultipartStore {
-  head(bucket: string, key: string): Promise<ObjectHead>;
+  head(bucket: string, key: string, options?: JobOptions): Promise<ObjectHead>;
   /** Tags as an x-amz-tagging string (k=v&k2=v2), "" when none. */
-  tagging(bucket: string, key: string): Promise<string>;
-  createUpload(bucket: string, key: string, head: ObjectHead, tagging: string): Promise<string>;
+  tagging(bucket: string, key: string, options?: JobOptions): Promise<string>;
+  /** Starts the upload with the head's headers and metadata (or the options' replacements). */
+  createUpload(bucket: string, key: string, head: ObjectHead, tagging: string, options?: JobOptions): Promise<string>;
   copyPart(request: {
     readonly sourceBucket: string;
     readonly sourceKey: string;
@@ -75,10 +79,11 @@ export interface MultipartStore {
     readonly last: number;
     /** Fails the part (412) if the source changed since the copy began. */
     readonly ifMatch?: string | undefined;
+    readonly options?: JobOptions | undefined;
   }): Promise<string>;
-  listParts(bucket: string, key: string, uploadId: string): Promise<UploadedPart[]>;
-  complete(bucket: string, key: string, uploadId: string, parts: readonly UploadedPart[]): Promise<void>;
-  abort(bucket: string, key: string, uploadId: string): Promise<void>;
+  listParts(bucket: string, key: string, uploadId: string, options?: JobOptions): Promise<UploadedPart[]>;
+  complete(bucket: string, key: string, uploadId: string, parts: readonly UploadedPart[], options?: JobOptions): Promise<void>;
+  abort(bucket: string, key: string, uploadId: string, options?: JobOptions): Promise<void>;
 }
 
 export type QueueName = "list" | "copy" | "listDlq" | "copyDlq";

@@ -1,8 +1,9 @@
 /** Shared plumbing of the operator commands: argument errors, exit codes, output. */
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import * as v from "valibot";
 import { MAX_PART_BYTES, MIN_PART_BYTES, parseSize } from "../../lambdas/core/copyPlan.ts";
 import { S3FanoutError, UsageError } from "../../lambdas/core/errors.ts";
-import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
+import { CHECKSUM_ALGORITHMS, type JobOptions, JobOptionsSchema, optionProblems, STORAGE_CLASSES } from "../../lambdas/core/jobOptions.ts";
 import { errorInfo } from "../../lambdas/core/retry.ts";
 
 /** Exit codes: 0 done, 1 the job or check failed, 2 bad usage, 3 could not run (endpoint, access). */
@@ -57,27 +58,89 @@ export async function runCommand(main: () => Promise<number>): Promise<void> {
   }
 }
 
-/** The job options every job-starting command takes: --multipart-threshold and --part-size. */
+/** The job options every job-starting command takes (local, kickoff). */
 export const JOB_OPTION_FLAGS = {
   "multipart-threshold": { type: "string" },
   "part-size": { type: "string" },
+  include: { type: "string", multiple: true },
+  exclude: { type: "string", multiple: true },
+  "storage-class": { type: "string" },
+  "metadata-directive": { type: "string" },
+  metadata: { type: "string", multiple: true },
+  "tagging-directive": { type: "string" },
+  tagging: { type: "string" },
+  acl: { type: "string" },
+  sse: { type: "string" },
+  "sse-kms-key-id": { type: "string" },
+  "checksum-algorithm": { type: "string" },
+  "requester-pays": { type: "boolean" },
+  "dest-region": { type: "string" },
 } as const;
 
 export const JOB_OPTION_USAGE = `  --multipart-threshold SIZE  copy objects above SIZE by parts (default 64MiB; always above 5GiB)
-  --part-size SIZE            bytes per part, 5MiB-5GiB (default 64MiB; grown to fit 10,000 parts)`;
+  --part-size SIZE            bytes per part, 5MiB-5GiB (default 64MiB; grown to fit 10,000 parts)
+  --include GLOB              copy only keys (below the source prefix) matching GLOB; repeatable
+  --exclude GLOB              skip keys matching GLOB; repeatable (* within a segment, ** across, ? one char)
+  --storage-class CLASS       ${STORAGE_CLASSES.join(", ")}
+  --metadata-directive D      COPY (default) or REPLACE (with --metadata; content headers reset)
+  --metadata K=V              user metadata for REPLACE; repeatable
+  --tagging-directive D       COPY (default) or REPLACE (with --tagging)
+  --tagging "K=V&K2=V2"       tags for REPLACE
+  --acl ACL                   canned ACL, e.g. bucket-owner-full-control for cross-account copies
+  --sse AES256|aws:kms        server-side encryption of the copies
+  --sse-kms-key-id ID         KMS key for --sse aws:kms
+  --checksum-algorithm A      ${CHECKSUM_ALGORITHMS.join(", ")}
+  --requester-pays            the source is a requester-pays bucket
+  --dest-region REGION        the destination bucket's region, when not the pipeline's`;
 
-export function jobOptionsFromArgs(args: {
-  "multipart-threshold"?: string | undefined;
-  "part-size"?: string | undefined;
-}): JobOptions | undefined {
-  const options: { multipartThreshold?: number; partSize?: number } = {};
-  if (args["multipart-threshold"] !== undefined)
-    options.multipartThreshold = parseSize(args["multipart-threshold"], "--multipart-threshold");
+type JobOptionArgs = {
+  [K in keyof typeof JOB_OPTION_FLAGS]?: (typeof JOB_OPTION_FLAGS)[K] extends { multiple: true }
+    ? string[] | undefined
+    : (typeof JOB_OPTION_FLAGS)[K] extends { type: "boolean" }
+      ? boolean | undefined
+      : string | undefined;
+};
+
+export function jobOptionsFromArgs(args: JobOptionArgs): JobOptions | undefined {
+  const raw: Record<string, unknown> = {
+    include: args.include,
+    exclude: args.exclude,
+    storageClass: args["storage-class"],
+    metadataDirective: args["metadata-directive"],
+    taggingDirective: args["tagging-directive"],
+    tagging: args.tagging,
+    acl: args.acl,
+    sse: args.sse,
+    sseKmsKeyId: args["sse-kms-key-id"],
+    checksumAlgorithm: args["checksum-algorithm"],
+    requesterPays: args["requester-pays"],
+    destinationRegion: args["dest-region"],
+  };
+  if (args["multipart-threshold"] !== undefined) raw.multipartThreshold = parseSize(args["multipart-threshold"], "--multipart-threshold");
   if (args["part-size"] !== undefined) {
     const partSize = parseSize(args["part-size"], "--part-size");
     if (partSize < MIN_PART_BYTES || partSize > MAX_PART_BYTES)
       throw new UsageError(`--part-size must be from 5MiB to 5GiB, got "${args["part-size"]}"`);
-    options.partSize = partSize;
+    raw.partSize = partSize;
   }
-  return Object.keys(options).length > 0 ? options : undefined;
+  if (args.metadata !== undefined) {
+    raw.metadata = Object.fromEntries(
+      args.metadata.map((pair) => {
+        const eq = pair.indexOf("=");
+        if (eq <= 0) throw new UsageError(`--metadata must be KEY=VALUE, got "${pair}"`);
+        return [pair.slice(0, eq).toLowerCase(), pair.slice(eq + 1)];
+      }),
+    );
+  }
+  for (const k of Object.keys(raw)) if (raw[k] === undefined) delete raw[k];
+  if (Object.keys(raw).length === 0) return undefined;
+  const parsed = v.safeParse(JobOptionsSchema, raw);
+  if (!parsed.success) {
+    const issue = parsed.issues[0];
+    const field = issue?.path?.map((p) => String(p.key)).join(".") ?? "option";
+    throw new UsageError(`invalid ${field}: ${issue?.message ?? "?"}`);
+  }
+  const problem = optionProblems(parsed.output)[0];
+  if (problem) throw new UsageError(problem);
+  return parsed.output;
 }

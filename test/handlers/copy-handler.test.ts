@@ -16,9 +16,11 @@ import {
   HeadObjectCommand,
   ListPartsCommand,
   NoSuchKey,
+  S3Client,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { SendMessageBatchCommand, type SendMessageBatchCommandInput } from "@aws-sdk/client-sqs";
+import { mockClient } from "aws-sdk-client-mock";
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
 import type { PipelineConfig } from "../../lambdas/config.ts";
@@ -721,6 +723,104 @@ describe("copy handler", () => {
       assert.equal(copyCalls(s3Mock).length, 1);
       assert.equal(sentTo(sqsMock, QUEUE_URLS.copy).length, 0);
       assert.equal(ledger.batchRecords[0]?.halted, 1);
+    });
+  });
+
+  describe("copy options", () => {
+    const options = {
+      storageClass: "STANDARD_IA",
+      acl: "bucket-owner-full-control",
+      sse: "aws:kms",
+      sseKmsKeyId: "arn:aws:kms:us-east-1:000000000000:key/k1",
+      checksumAlgorithm: "SHA256",
+      requesterPays: true,
+      metadataDirective: "REPLACE",
+      metadata: { team: "data" },
+      taggingDirective: "REPLACE",
+      tagging: "env=prod",
+    } as const;
+
+    it("passes every option of the job to CopyObject", async () => {
+      // Prepare
+      const { s3Mock, handler } = setup();
+      s3Mock.on(CopyObjectCommand).resolves({});
+      const job = { ...testJob(), options };
+
+      // Act
+      await handler(sqsEvent(sqsRecord(copyBody(copyTask(job, items("a"))))), fakeContext());
+
+      // Assess
+      const input = copyCalls(s3Mock)[0];
+      assert.equal(input?.StorageClass, "STANDARD_IA");
+      assert.equal(input?.ACL, "bucket-owner-full-control");
+      assert.equal(input?.ServerSideEncryption, "aws:kms");
+      assert.equal(input?.SSEKMSKeyId, "arn:aws:kms:us-east-1:000000000000:key/k1");
+      assert.equal(input?.ChecksumAlgorithm, "SHA256");
+      assert.equal(input?.RequestPayer, "requester");
+      assert.equal(input?.MetadataDirective, "REPLACE");
+      assert.deepEqual(input?.Metadata, { team: "data" });
+      assert.equal(input?.TaggingDirective, "REPLACE");
+      assert.equal(input?.Tagging, "env=prod");
+    });
+
+    it("passes them to a copy by parts too, replacing metadata and tags without reading the source's", async () => {
+      // Prepare
+      const { s3Mock, handler } = setup();
+      s3Mock
+        .on(HeadObjectCommand)
+        .resolves({ ContentLength: 6 * 1024 ** 3, ETag: '"e-9"', ContentType: "video/mp4", Metadata: { old: "x" } });
+      s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: "u" });
+      s3Mock.on(UploadPartCopyCommand).resolves({ CopyPartResult: { ETag: '"p"' } });
+      s3Mock.on(CompleteMultipartUploadCommand).resolves({});
+      const job = { ...testJob(), options };
+
+      // Act
+      await handler(sqsEvent(sqsRecord(copyBody(copyTask(job, [{ key: "big", size: 6 * 1024 ** 3 }])))), fakeContext());
+
+      // Assess
+      assert.equal(s3Mock.commandCalls(GetObjectTaggingCommand).length, 0);
+      const create = s3Mock.commandCalls(CreateMultipartUploadCommand)[0]?.args[0].input;
+      assert.equal(create?.StorageClass, "STANDARD_IA");
+      assert.equal(create?.ACL, "bucket-owner-full-control");
+      assert.equal(create?.SSEKMSKeyId, "arn:aws:kms:us-east-1:000000000000:key/k1");
+      assert.equal(create?.ChecksumAlgorithm, "SHA256");
+      assert.equal(create?.Tagging, "env=prod");
+      assert.equal(create?.ContentType, undefined);
+      assert.deepEqual(create?.Metadata, { team: "data", "s3fanout-source-etag": '"e-9"' });
+      assert.ok(s3Mock.commandCalls(UploadPartCopyCommand).every((c) => c.args[0].input.RequestPayer === "requester"));
+      assert.equal(s3Mock.commandCalls(HeadObjectCommand)[0]?.args[0].input.RequestPayer, "requester");
+    });
+
+    it("writes through a client of the destination region when the job names one", async () => {
+      // Prepare
+      const { s3, s3Mock: home, sqs } = mockedClients();
+      const remoteClient = new S3Client({ region: "eu-west-1", credentials: { accessKeyId: "test", secretAccessKey: "test" } });
+      const remote = mockClient(remoteClient);
+      remote.on(CopyObjectCommand).resolves({});
+      const regions: string[] = [];
+      const config = testConfig();
+      const store = new S3ObjectStore(s3, (region) => {
+        regions.push(region);
+        return remoteClient;
+      });
+      const handler = createCopyHandler({
+        store,
+        multipart: store,
+        sink: new SqsMessageSink(sqs, config.queues),
+        ledger: new RecordingLedger(),
+        halt: new LocalHaltSignal(),
+        config,
+        logger: silentLogger(),
+      });
+      const job = { ...testJob(), options: { destinationRegion: "eu-west-1" } };
+
+      // Act
+      await handler(sqsEvent(sqsRecord(copyBody(copyTask(job, items("a"))))), fakeContext());
+
+      // Assess
+      assert.deepEqual(regions, ["eu-west-1"]);
+      assert.equal(remote.commandCalls(CopyObjectCommand).length, 1);
+      assert.equal(home.commandCalls(CopyObjectCommand).length, 0);
     });
   });
 });
