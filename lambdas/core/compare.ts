@@ -3,6 +3,7 @@
  * listings in byte order: no HEAD per key. The rule is shared by `verify` and
  * by sync mode.
  */
+import { isMultipartEtag } from "./copyPlan.ts";
 import { compareKeys } from "./keyOrder.ts";
 import type { ListedObject, ListPage, ListPageRequest } from "./ports.ts";
 import { isPastEnd, type KeyRange } from "./ranges.ts";
@@ -17,14 +18,14 @@ export const SOURCE_ETAG_METADATA = "s3fanout-source-etag";
 export type Verdict = "same" | "size" | "etag" | "confirm";
 
 /**
- * Same size and ETag: identical. A destination ETag of the multipart form
- * ("…-N") that differs from the source's may still be our multipart copy:
- * "confirm" asks for its SOURCE_ETAG_METADATA (one HEAD, for large objects only).
+ * Same size and ETag: identical. ETags that differ where either is of the
+ * multipart form ("…-N") may still be our copy by parts: "confirm" asks for
+ * its SOURCE_ETAG_METADATA (one HEAD, for such objects only).
  */
 export function compareObjects(source: ListedObject, destination: ListedObject): Verdict {
   if (source.size !== destination.size) return "size";
   if (source.etag !== undefined && source.etag === destination.etag) return "same";
-  if (destination.etag !== undefined && /-\d+"?$/.test(destination.etag)) return "confirm";
+  if (isMultipartEtag(destination.etag) || isMultipartEtag(source.etag)) return "confirm";
   return "etag";
 }
 

@@ -110,7 +110,7 @@ async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promi
     onRetry: (error, errorClass, n) => deps.onEvent?.({ kind: "retry", key: item.key, error, errorClass, attempt: n }),
   };
   const options = resolveJobOptions(task.job.options);
-  if (needsMultipart(item.size, { threshold: options.multipartThreshold })) {
+  if (needsMultipart(item.size, { threshold: options.multipartThreshold }, item.etag)) {
     if (!deps.multipart) {
       return {
         status: "failed",

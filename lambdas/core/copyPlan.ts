@@ -32,8 +32,18 @@ export interface PartPlan {
   readonly last: number;
 }
 
-export function needsMultipart(size: number, settings: Pick<MultipartSettings, "threshold">): boolean {
-  return size > Math.min(settings.threshold, MAX_COPY_OBJECT_BYTES);
+/** An ETag of the multipart form ("<md5 of part md5s>-<parts>"), which no single-request copy can reproduce. */
+export function isMultipartEtag(etag: string | undefined): boolean {
+  return etag !== undefined && /^"?[0-9a-f]{32}-\d+"?$/i.test(etag);
+}
+
+/**
+ * Copied by parts: objects above the threshold (always above CopyObject's
+ * 5 GiB), and objects whose ETag is of the multipart form, so that the copy
+ * records that ETag and `verify`/sync can recognise it without reading bytes.
+ */
+export function needsMultipart(size: number, settings: Pick<MultipartSettings, "threshold">, etag?: string): boolean {
+  return size > Math.min(settings.threshold, MAX_COPY_OBJECT_BYTES) || (size > 0 && isMultipartEtag(etag));
 }
 
 /** The part size actually used for an object: the setting, grown to fit in 10,000 parts. */

@@ -75,8 +75,12 @@ describe("compareObjects", () => {
     assert.equal(compareObjects(obj("k", 5, '"a"'), obj("k", 5, '"b"')), "etag");
   });
 
-  it("asks to confirm a multipart-shaped destination ETag instead of calling it different", () => {
-    assert.equal(compareObjects(obj("k", 50, '"abc"'), obj("k", 50, '"0123-4"')), "confirm");
-    assert.equal(compareObjects(obj("k", 50, '"abc"'), obj("k", 51, '"0123-4"')), "size");
+  it("asks to confirm differing ETags when either is of the multipart form, instead of calling them different", () => {
+    const single = '"9e107d9d372bb6826bd81d3542a419d6"';
+    const parts = '"e4d909c290d0fb1ca068ffaddf22cbd0-4"';
+    assert.equal(compareObjects(obj("k", 50, single), obj("k", 50, parts)), "confirm");
+    assert.equal(compareObjects(obj("k", 50, parts), obj("k", 50, single)), "confirm");
+    assert.equal(compareObjects(obj("k", 50, single), obj("k", 51, parts)), "size");
+    assert.equal(compareObjects(obj("k", 50, '"etag-1"'), obj("k", 50, '"etag-2"')), "etag", "only real multipart ETags count");
   });
 });

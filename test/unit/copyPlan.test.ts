@@ -55,6 +55,12 @@ describe("planParts", () => {
 });
 
 describe("needsMultipart", () => {
+  it("copies an object whose ETag is of the multipart form by parts, whatever its size", () => {
+    assert.equal(needsMultipart(6 * MiB, { threshold: 64 * MiB }, '"e4d909c290d0fb1ca068ffaddf22cbd0-2"'), true);
+    assert.equal(needsMultipart(6 * MiB, { threshold: 64 * MiB }, '"e4d909c290d0fb1ca068ffaddf22cbd0"'), false);
+    assert.equal(needsMultipart(0, { threshold: 64 * MiB }, '"e4d909c290d0fb1ca068ffaddf22cbd0-1"'), false);
+  });
+
   it("copies above the threshold, and always above CopyObject's 5 GiB, by parts", () => {
     assert.equal(needsMultipart(8 * MiB, { threshold: 8 * MiB }), false);
     assert.equal(needsMultipart(8 * MiB + 1, { threshold: 8 * MiB }), true);
