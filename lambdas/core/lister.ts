@@ -75,9 +75,11 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
     }
     if (last !== undefined) startAfter = last.key;
     token = page.nextToken;
-    // A range proving large splits once per invocation, so parallelism grows with the bucket.
     const first = page.objects[0];
-    if (splits === 0 && deps.splitParts > 0 && first !== undefined && last !== undefined && page.objects.length >= deps.pageSize) {
+    // Only a fresh range splits, on its first page: the points then depend on the range alone, so a
+    // duplicate delivery splits alike and cuts the same batches (continuations stay page-aligned).
+    const fresh = task.hop === 0 && task.token === undefined && pages === 1;
+    if (fresh && deps.splitParts > 0 && first !== undefined && last !== undefined && page.objects.length >= deps.pageSize) {
       const points = splitPointsAfter(first.key, last.key, range.endAt, job.source.prefix, deps.splitParts);
       if (points.length > 0) {
         if (await deps.halt.isHalted(job.id)) return { listed, pages, batches: emitted.length, halted: true };

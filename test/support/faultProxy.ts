@@ -7,7 +7,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 
-export type Fault = "slowdown" | "internal" | "reset-before" | "reset-after";
+export type Fault = "slowdown" | "internal" | "reset-before" | "reset-after" | "slow";
 
 export interface FaultProxyOptions {
   readonly target: string;
@@ -45,7 +45,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const target = new URL(options.target);
   const random = seededRandom(options.seed ?? 42);
   const faults = options.faults ?? ["slowdown", "internal", "reset-before", "reset-after"];
-  const injected: Record<Fault, number> = { slowdown: 0, internal: 0, "reset-before": 0, "reset-after": 0 };
+  const injected: Record<Fault, number> = { slowdown: 0, internal: 0, "reset-before": 0, "reset-after": 0, slow: 0 };
   let requests = 0;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
 
@@ -67,24 +67,31 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         req.socket.destroy();
         return;
       }
-      const upstream = http.request(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
-        (up) => {
-          const body: Buffer[] = [];
-          up.on("data", (c: Buffer) => body.push(c));
-          up.on("end", () => {
-            if (fault === "reset-after") {
-              injected[fault]++;
-              req.socket.destroy();
-              return;
-            }
-            res.writeHead(up.statusCode ?? 502, up.headers);
-            res.end(Buffer.concat(body));
-          });
-        },
-      );
-      upstream.on("error", () => req.socket.destroy());
-      upstream.end(Buffer.concat(chunks));
+      const forward = () => {
+        const upstream = http.request(
+          { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
+          (up) => {
+            const body: Buffer[] = [];
+            up.on("data", (c: Buffer) => body.push(c));
+            up.on("end", () => {
+              if (fault === "reset-after") {
+                injected[fault]++;
+                req.socket.destroy();
+                return;
+              }
+              res.writeHead(up.statusCode ?? 502, up.headers);
+              res.end(Buffer.concat(body));
+            });
+          },
+        );
+        upstream.on("error", () => req.socket.destroy());
+        upstream.end(Buffer.concat(chunks));
+      };
+      if (fault === "slow") {
+        // A slow answer: held back 100-600 ms, then delivered intact.
+        injected.slow++;
+        setTimeout(forward, 100 + Math.floor(random() * 500));
+      } else forward();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
