@@ -115,6 +115,8 @@ export class S3FanoutStack extends Stack {
 
     // List: read the source listing; continue and split on its own queue, emit copy work, park poison.
     this.sources.grantList(this.lister.role);
+    // HEAD for manifest rows that carry no size, and reading a manifest kept in a source bucket.
+    this.sources.grantReadObjects(this.lister.role);
     this.listWork.queue.grantSendMessages(this.lister.role);
     this.listWork.deadLetterQueue.grantSendMessages(this.lister.role);
     this.copyWork.queue.grantSendMessages(this.lister.role);

@@ -10,13 +10,15 @@ import {
   positiveInt,
   runCommand,
 } from "./lib/cli.ts";
+import { MANIFEST_FLAGS, MANIFEST_USAGE, manifestFromArgs } from "./lib/operator.ts";
 import { jobProgress } from "./lib/progress.ts";
 import { formatS3Url, parseJobLocations } from "./lib/s3url.ts";
 import { runLocalJob } from "./local/job.ts";
 
-const USAGE = `usage: npm run local -- --source s3://BUCKET[/PREFIX] --dest s3://BUCKET[/PREFIX] [--endpoint URL] [--json]
+const USAGE = `usage: npm run local -- --source s3://BUCKET[/PREFIX] --dest s3://BUCKET[/PREFIX] [--manifest URL] [--endpoint URL] [--json]
   --source URL            what to copy (every key under the prefix)
   --dest URL              where to; the source prefix is replaced by this prefix
+${MANIFEST_USAGE}
   --endpoint URL          S3/SQS endpoint (default: AWS_ENDPOINT_URL, else AWS)
   --region REGION         (default: AWS_REGION, else us-east-1)
   --list-concurrency N    concurrent list invocations (default 4)
@@ -32,6 +34,7 @@ ${JOB_OPTION_USAGE}
 async function main(): Promise<number> {
   const args = parseCommandArgs(process.argv.slice(2), {
     ...JOB_OPTION_FLAGS,
+    ...MANIFEST_FLAGS,
     source: { type: "string" },
     dest: { type: "string" },
     endpoint: { type: "string" },
@@ -51,6 +54,7 @@ async function main(): Promise<number> {
     return EXIT.ok;
   }
   const { source, destination } = parseJobLocations(args);
+  const manifest = manifestFromArgs(args);
   const endpoint = endpointUrl(args.endpoint);
   const progress = jobProgress(!args.quiet);
   // Ctrl-C halts the job as `halt` does on AWS: running invocations stop before their next copy or enqueue.
@@ -64,6 +68,7 @@ async function main(): Promise<number> {
     jobId,
     halt,
     jobOptions: jobOptionsFromArgs(args),
+    manifest,
     source,
     destination,
     endpoint,
@@ -80,14 +85,14 @@ async function main(): Promise<number> {
   const ok = result.complete && result.failed === 0;
   process.stderr.write(
     `${ok ? "done" : result.haltedEarly ? "HALTED" : "INCOMPLETE"}: job ${result.jobId} ${formatS3Url(source)} -> ${formatS3Url(destination)}: ` +
-      `listed ${result.listed}, copied ${result.copied}, vanished ${result.vanished}, failed ${result.failed}, ` +
+      `listed ${result.listed}, copied ${result.copied}, ${result.skipped > 0 ? `skipped ${result.skipped}, ` : ""}vanished ${result.vanished}, failed ${result.failed}, ` +
       `${result.bytes} bytes in ${result.seconds.toFixed(1)} s\n`,
   );
   for (const f of result.failures.slice(0, 20))
     process.stderr.write(`failed: ${JSON.stringify(f.key)} ${f.error.code}: ${f.error.message}\n`);
   if (!result.complete)
     process.stderr.write(
-      `not proven complete: ${result.pendingBatches} batch(es) without an outcome, ranges covered: ${result.rangesCovered}\n`,
+      `not proven complete: ${result.pendingBatches} batch(es) without an outcome, ${manifest ? "manifest chunks" : "ranges"} covered: ${result.rangesCovered}\n`,
     );
   for (const url of result.keptQueues) process.stderr.write(`kept DLQ with messages: ${url}\n`);
   if (args.json) {

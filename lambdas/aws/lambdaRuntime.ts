@@ -6,6 +6,7 @@ import { ConfigError } from "../core/errors.ts";
 import { CachedHaltSignal } from "../core/halt.ts";
 import { createS3Client, createSqsClient } from "./clients.ts";
 import { S3Ledger } from "./s3Ledger.ts";
+import { S3ManifestSource } from "./s3Manifest.ts";
 import { S3ObjectStore } from "./s3Store.ts";
 import { SqsMessageSink } from "./sqsSink.ts";
 
@@ -18,8 +19,8 @@ export function lambdaDeps() {
   const ledger = new S3Ledger(s3, ledgerBucket, process.env.LEDGER_PREFIX ?? "");
   const regional = new Map<string, ReturnType<typeof createS3Client>>();
   const clientFor = (region: string) => {
-    let client = regional.get(region);
-    if (!client) regional.set(region, (client = createS3Client({ region, maxSockets: config.copyConcurrency + 16 })));
+    const client = regional.get(region) ?? createS3Client({ region, maxSockets: config.copyConcurrency + 16 });
+    regional.set(region, client);
     return client;
   };
   const store = new S3ObjectStore(s3, clientFor);
@@ -27,6 +28,7 @@ export function lambdaDeps() {
     config,
     store,
     multipart: store,
+    manifests: new S3ManifestSource(s3),
     sink: new SqsMessageSink(sqs, config.queues),
     ledger,
     halt: new CachedHaltSignal((jobId) => ledger.isHaltMarked(jobId)),

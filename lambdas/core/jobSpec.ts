@@ -13,8 +13,19 @@ export const JobSpecSchema = v.object({
   destination: LocationSchema,
   mode: v.picklist(["copy"]),
   createdAt: v.string(),
+  /** Listing ranges seeded, or for a manifest job its chunks. */
   ranges: v.pipe(v.number(), v.integer(), v.minValue(1)),
   options: v.optional(JobOptionsSchema),
+  /** Set when the keys come from a manifest instead of a listing of the source. */
+  manifest: v.optional(
+    v.object({
+      bucket: v.pipe(v.string(), v.minLength(1)),
+      key: v.pipe(v.string(), v.minLength(1)),
+      format: v.picklist(["csv", "inventory"]),
+      /** Files read: the CSV itself, or the inventory's data files. */
+      files: v.pipe(v.number(), v.integer(), v.minValue(1)),
+    }),
+  ),
 });
 
 export type JobSpec = v.InferOutput<typeof JobSpecSchema>;

@@ -1,13 +1,16 @@
 /**
  * Completion is proven, not guessed: the finished portions must cover the
- * key space and every emitted batch (and every retry child) must have an
- * outcome. Counts are per batch id, so duplicate deliveries count once.
+ * key space (for a manifest job: every seeded chunk) and every emitted batch
+ * (and every retry child) must have an outcome. Counts are per batch id, so
+ * duplicate deliveries count once.
  */
+import { chunksCovered } from "./chunks.ts";
 import type { BatchOutcome, BatchRef, KeyFailure, Ledger, PortionRecord } from "./ports.ts";
 import { coversKeySpace } from "./ranges.ts";
 
 export interface JobSummary {
   readonly complete: boolean;
+  /** Every seeded unit is listed: the portions cover the key space, or (manifest jobs) every chunk is finished. */
   readonly rangesCovered: boolean;
   readonly portions: number;
   /** Finished portions that listed at least one key. */
@@ -15,6 +18,7 @@ export interface JobSummary {
   readonly listed: number;
   readonly listedBytes: number;
   readonly copied: number;
+  /** Manifest rows not copied on purpose (another bucket, outside the source prefix, delete markers, older versions). */
   readonly skipped: number;
   readonly vanished: number;
   readonly failed: number;
@@ -116,7 +120,10 @@ export function account(portions: readonly PortionRecord[], outcomes: ReadonlyMa
     }
   }
 
-  const rangesCovered = coversKeySpace(portions.map((p) => p.range));
+  // A manifest job's portions name chunks; their ranges are empty labels.
+  const manifest = portions.some((p) => p.chunk !== undefined);
+  const rangesCovered = manifest ? chunksCovered(portions) : coversKeySpace(portions.map((p) => p.range));
+  const skipped = portions.reduce((n, p) => n + (p.skipped ?? 0), 0);
   return {
     summary: {
       complete: rangesCovered && pendingBatches === 0,
@@ -126,7 +133,7 @@ export function account(portions: readonly PortionRecord[], outcomes: ReadonlyMa
       listed,
       listedBytes,
       copied,
-      skipped: 0,
+      skipped,
       vanished: vanishedKeys.length,
       failed: failures.size,
       halted,

@@ -8,6 +8,7 @@ import { InvalidKeyError, MalformedMessageError } from "./errors.ts";
 import { batchIdOf } from "./ids.ts";
 import { type JobOptions, JobOptionsSchema } from "./jobOptions.ts";
 import { decodeKey, encodeKey } from "./keyCodec.ts";
+import type { ManifestTask } from "./manifest.ts";
 import type { KeyRange } from "./ranges.ts";
 import type { ErrorInfo } from "./retry.ts";
 
@@ -24,6 +25,28 @@ const JobRefSchema = v.object({
   options: v.optional(JobOptionsSchema),
 });
 
+const Offset = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
+
+/** A manifest chunk to read instead of a key range, with how far it has been read. */
+const ManifestChunkSchema = v.pipe(
+  v.object({
+    bucket: BucketName,
+    key: v.pipe(EncodedKey, v.minLength(1)),
+    etag: v.optional(v.pipe(v.string(), v.maxLength(256))),
+    format: v.picklist(["csv", "inventory"]),
+    gzip: v.boolean(),
+    schema: v.optional(v.pipe(v.string(), v.maxLength(4096))),
+    chunk: Offset,
+    of: v.pipe(Offset, v.minValue(1)),
+    start: Offset,
+    end: Offset,
+    row: Offset,
+    byte: Offset,
+  }),
+  v.check((m) => m.chunk < m.of && m.start <= m.end, "chunk must be below of, and start at most end"),
+  v.check((m) => m.format !== "inventory" || m.schema !== undefined, "an inventory chunk needs its schema"),
+);
+
 const ListMessageSchema = v.object({
   v: v.literal(MESSAGE_VERSION),
   type: v.literal("list"),
@@ -31,6 +54,7 @@ const ListMessageSchema = v.object({
   range: v.object({ startAfter: v.optional(EncodedKey), endAt: v.optional(EncodedKey) }),
   token: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(4096))),
   hop: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  manifest: v.optional(ManifestChunkSchema),
 });
 
 const CopyItemSchema = v.object({
@@ -84,6 +108,8 @@ export interface ListTask {
   readonly token?: string | undefined;
   /** How many times this range has continued itself. */
   readonly hop: number;
+  /** Set when the task reads a chunk of a manifest instead of listing `range` (then empty). */
+  readonly manifest?: ManifestTask | undefined;
 }
 
 export interface CopyItem {
@@ -141,6 +167,7 @@ export function listBody(task: ListTask): string {
     },
     token: task.token,
     hop: task.hop,
+    manifest: task.manifest === undefined ? undefined : { ...task.manifest, key: encodeKey(task.manifest.key) },
   });
 }
 
@@ -243,6 +270,7 @@ function parseListMessage(body: string): ListTask {
     },
     token: msg.token,
     hop: msg.hop,
+    ...(msg.manifest === undefined ? {} : { manifest: { ...msg.manifest, key: decodeKey(msg.manifest.key) } }),
   };
 }
 

@@ -86,6 +86,23 @@ export interface MultipartStore {
   abort(bucket: string, key: string, uploadId: string, options?: JobOptions): Promise<void>;
 }
 
+/** Reads a manifest file: its bytes from `start` to its end. */
+export interface ManifestReadRequest {
+  readonly bucket: string;
+  readonly key: string;
+  readonly start: number;
+  /** Fails (ManifestError) when the file no longer has this ETag. */
+  readonly etag?: string | undefined;
+}
+
+/** Where manifests come from; a reader that stops early leaves the loop and the read is abandoned. */
+export interface ManifestSource {
+  read(request: ManifestReadRequest): AsyncIterable<Uint8Array>;
+}
+
+/** A HEAD of one source object: what a manifest row without a size needs (MultipartStore has it). */
+export type ObjectHeads = Pick<MultipartStore, "head">;
+
 export type QueueName = "list" | "copy" | "listDlq" | "copyDlq";
 
 export interface OutgoingMessage {
@@ -112,6 +129,27 @@ export interface PortionRecord {
   readonly batches: readonly BatchRef[];
   /** True when the rest of the range was re-enqueued as a continuation. */
   readonly continued: boolean;
+  /**
+   * Set for a stretch of a manifest chunk, whose rows [from, to) it handled.
+   * Such a portion covers no key range: its `range` is empty (startAfter =
+   * endAt = a label naming the chunk and `from`), so ledgers that key
+   * portions by range keep one record per stretch.
+   */
+  readonly chunk?: ChunkSpan | undefined;
+  /** Manifest rows not copied on purpose: another bucket, outside the source prefix, delete markers, older versions. */
+  readonly skipped?: number | undefined;
+}
+
+/** Which rows of which seeded manifest chunk a portion handled. */
+export interface ChunkSpan {
+  /** The chunk's index, from 0. */
+  readonly id: number;
+  /** How many chunks the job seeded. */
+  readonly of: number;
+  /** Rows of the chunk handled before this portion. */
+  readonly from: number;
+  /** Rows of the chunk handled by its end. */
+  readonly to: number;
 }
 
 export interface KeyFailure {

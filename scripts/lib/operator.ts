@@ -6,13 +6,15 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { PurgeQueueCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
 import { S3Ledger } from "../../lambdas/aws/s3Ledger.ts";
+import { planManifest } from "../../lambdas/aws/s3Manifest.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
-import { S3FanoutError } from "../../lambdas/core/errors.ts";
+import { parseSize } from "../../lambdas/core/copyPlan.ts";
+import { S3FanoutError, UsageError } from "../../lambdas/core/errors.ts";
 import { HALT_CHECK_TTL_MS } from "../../lambdas/core/halt.ts";
 import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
 import { type JobSpec, jobRefOf } from "../../lambdas/core/jobSpec.ts";
 import { type JobSummary, summarize } from "../../lambdas/core/ledger.ts";
-import { listBody, type S3Location } from "../../lambdas/core/messages.ts";
+import { type JobRef, type ListTask, listBody, type S3Location } from "../../lambdas/core/messages.ts";
 import { DEFAULT_SPLIT_POINTS, seedRanges } from "../../lambdas/core/ranges.ts";
 import { errorInfo } from "../../lambdas/core/retry.ts";
 import { newJobId } from "../../lambdas/core/selection.ts";
@@ -20,6 +22,7 @@ import { queueDepth } from "../local/queues.ts";
 import { endpointUrl } from "./cli.ts";
 import { type Deployment, loadDeployment } from "./deployment.ts";
 import { checkBucket, PreflightError, preflight } from "./preflight.ts";
+import { parseS3Url } from "./s3url.ts";
 
 /** Flags every operator command takes to find its deployment. */
 export const DEPLOYMENT_OPTIONS = {
@@ -65,13 +68,64 @@ export interface KickoffResult {
   readonly ledgerUrl: string;
 }
 
-/** Preflight, write the spec, then seed the listing ranges: after this the pipeline runs the job. */
+/** A job's keys from a manifest instead of a listing of the source. */
+export interface ManifestRequest {
+  /** The manifest object: a Batch Operations CSV, or an inventory's manifest.json. */
+  readonly bucket: string;
+  readonly key: string;
+  /** Bytes per chunk of a plain CSV file. @default DEFAULT_MANIFEST_CHUNK_BYTES */
+  readonly chunkBytes?: number | undefined;
+}
+
+/** The flags of a job that takes its keys from a manifest (local, kickoff). */
+export const MANIFEST_FLAGS = {
+  manifest: { type: "string" },
+  "manifest-chunk": { type: "string" },
+} as const;
+
+export const MANIFEST_USAGE = `  --manifest URL        copy the keys a manifest names instead of listing the source: an S3 Batch
+                        Operations CSV (bucket,key[,versionId], keys URL-encoded; .gz for gzip) or an
+                        S3 Inventory manifest.json (CSV data files). Only rows naming the --source bucket
+                        under its prefix are copied; the others are counted as skipped
+  --manifest-chunk SIZE bytes of a plain CSV manifest per list message (default 64MiB)`;
+
+export function manifestFromArgs(args: {
+  manifest?: string | undefined;
+  "manifest-chunk"?: string | undefined;
+}): ManifestRequest | undefined {
+  if (args.manifest === undefined) {
+    if (args["manifest-chunk"] !== undefined) throw new UsageError("--manifest-chunk needs --manifest");
+    return undefined;
+  }
+  const { bucket, prefix: key } = parseS3Url(args.manifest, "--manifest");
+  if (key === "" || key.endsWith("/")) throw new UsageError(`--manifest must name an object, got "${args.manifest}"`);
+  const chunk = args["manifest-chunk"];
+  return { bucket, key, chunkBytes: chunk === undefined ? undefined : parseSize(chunk, "--manifest-chunk") };
+}
+
+/** The list tasks that start a job: its manifest's chunks, else the seeded key ranges. */
+export async function seedTasks(
+  s3: S3Client,
+  job: JobRef,
+  manifest: ManifestRequest | undefined,
+  splitPoints: readonly string[] = DEFAULT_SPLIT_POINTS,
+): Promise<{ tasks: ListTask[]; manifest?: JobSpec["manifest"] }> {
+  if (manifest === undefined) return { tasks: seedRanges(job.source.prefix, splitPoints).map((range) => ({ job, range, hop: 0 })) };
+  const plan = await planManifest(s3, manifest, manifest.chunkBytes);
+  return {
+    tasks: plan.chunks.map((chunk) => ({ job, range: {}, hop: 0, manifest: { ...chunk, row: 0, byte: chunk.start } })),
+    manifest: { bucket: manifest.bucket, key: manifest.key, format: plan.format, files: plan.files.length },
+  };
+}
+
+/** Preflight, write the spec, then seed the listing ranges (or manifest chunks): after this the pipeline runs the job. */
 export async function kickoff(
   c: Connection,
   source: S3Location,
   destination: S3Location,
   jobId = newJobId(),
   options?: JobOptions,
+  manifest?: ManifestRequest,
 ): Promise<KickoffResult> {
   const { deployment } = c;
   if (deployment.sourceBuckets.length > 0 && !deployment.sourceBuckets.includes(source.bucket)) {
@@ -87,9 +141,19 @@ export async function kickoff(
   await preflight(c.s3, source, destination);
   await checkBucket(c.s3, deployment.ledgerBucket, "ledger");
   if (await c.ledger.readSpec(jobId)) throw new PreflightError(`job "${jobId}" already exists in the ledger`);
-  const ranges = seedRanges(source.prefix, DEFAULT_SPLIT_POINTS);
-  const base: JobSpec = { v: 1, id: jobId, source, destination, mode: "copy", createdAt: new Date().toISOString(), ranges: ranges.length };
-  const spec: JobSpec = options === undefined ? base : { ...base, options };
+  const ref: JobRef = options === undefined ? { id: jobId, source, destination } : { id: jobId, source, destination, options };
+  const seeds = await seedTasks(c.s3, ref, manifest);
+  const base: JobSpec = {
+    v: 1,
+    id: jobId,
+    source,
+    destination,
+    mode: "copy",
+    createdAt: new Date().toISOString(),
+    ranges: seeds.tasks.length,
+  };
+  const withOptions: JobSpec = options === undefined ? base : { ...base, options };
+  const spec: JobSpec = seeds.manifest === undefined ? withOptions : { ...withOptions, manifest: seeds.manifest };
   await c.ledger.writeSpec(spec);
   const job = jobRefOf(spec);
   const sink = new SqsMessageSink(c.sqs, {
@@ -100,7 +164,7 @@ export async function kickoff(
   });
   await sink.send(
     "list",
-    ranges.map((range) => ({ body: listBody({ job, range, hop: 0 }) })),
+    seeds.tasks.map((task) => ({ body: listBody({ ...task, job }) })),
   );
   return { spec, ledgerUrl: `s3://${c.ledger.bucket}/${c.ledger.jobPrefix(jobId)}` };
 }

@@ -2,13 +2,14 @@
  * The two pipeline functions as the local runtime runs them: the real
  * handlers behind event-source runners, with Lambda-like settings.
  */
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
+import { S3ManifestSource } from "../../lambdas/aws/s3Manifest.ts";
 import type { PipelineConfig } from "../../lambdas/config.ts";
 import { createCopyHandler } from "../../lambdas/copy/handler.ts";
 import { type BatchLimits, DEFAULT_BATCH_LIMITS } from "../../lambdas/core/batching.ts";
 import { type CopyPolicy, DEFAULT_COPY_POLICY } from "../../lambdas/core/copier.ts";
-import type { PipelineDeps } from "../../lambdas/deps.ts";
-import { createListHandler } from "../../lambdas/list/handler.ts";
+import { createListHandler, type ListHandlerDeps } from "../../lambdas/list/handler.ts";
 import type { JobQueues } from "./queues.ts";
 import { EventSourceRunner } from "./runner.ts";
 
@@ -35,6 +36,10 @@ export interface FunctionSettings {
   readonly copyPolicy?: CopyPolicy;
   /** Parts in flight per object copied by parts. @default 8 */
   readonly partConcurrency?: number;
+  /** HEADs in flight per list invocation for manifest rows without a size. @default 32 */
+  readonly headConcurrency?: number;
+  /** The S3 client manifests are read with when the deps bring no reader (the local stack's own). */
+  readonly s3?: S3Client;
 }
 
 export function pipelineConfig(queues: JobQueues, s: FunctionSettings): PipelineConfig {
@@ -62,14 +67,25 @@ export interface RunningFunctions {
   stop(): Promise<void>;
 }
 
-export function startFunctions(sqs: SQSClient, queues: JobQueues, deps: PipelineDeps, s: FunctionSettings, name: string): RunningFunctions {
+export function startFunctions(
+  sqs: SQSClient,
+  queues: JobQueues,
+  deps: ListHandlerDeps,
+  s: FunctionSettings,
+  name: string,
+): RunningFunctions {
   const onError = (where: string, err: unknown) => deps.logger.warn("runner error", { where, error: String(err) });
+  const listDeps: ListHandlerDeps = {
+    ...deps,
+    manifests: deps.manifests ?? (s.s3 === undefined ? undefined : new S3ManifestSource(s.s3)),
+    headConcurrency: deps.headConcurrency ?? s.headConcurrency,
+  };
   const runners = [
     new EventSourceRunner({
       sqs,
       queueUrl: queues.list.url,
       queueArn: queues.list.arn,
-      handler: createListHandler(deps),
+      handler: createListHandler(listDeps),
       functionName: `${name}-list`,
       batchSize: 1,
       concurrency: s.listConcurrency ?? 4,

@@ -9,6 +9,7 @@ import type { LogLevel } from "@aws-lambda-powertools/logger/types";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
+import { S3ManifestSource } from "../../lambdas/aws/s3Manifest.ts";
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
 import { LocalHaltSignal } from "../../lambdas/core/halt.ts";
@@ -16,8 +17,9 @@ import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
 import { InMemoryLedger, type JobSummary } from "../../lambdas/core/ledger.ts";
 import { type JobRef, listBody, type S3Location } from "../../lambdas/core/messages.ts";
 import type { KeyFailure, ObjectStore } from "../../lambdas/core/ports.ts";
-import { DEFAULT_SPLIT_POINTS, seedRanges } from "../../lambdas/core/ranges.ts";
+import { DEFAULT_SPLIT_POINTS } from "../../lambdas/core/ranges.ts";
 import { newJobId } from "../../lambdas/core/selection.ts";
+import { type ManifestRequest, seedTasks } from "../lib/operator.ts";
 import { preflight } from "../lib/preflight.ts";
 import { type FunctionSettings, pipelineConfig, startFunctions, visibilityTimeoutSeconds } from "./functions.ts";
 import { createPipelineQueues, deleteQueues, type JobQueues, queueDepth } from "./queues.ts";
@@ -32,6 +34,8 @@ export interface LocalJobOptions extends FunctionSettings {
   readonly splitPoints?: readonly string[];
   /** Copy options of the job (multipart threshold, part size, ...). */
   readonly jobOptions?: JobOptions;
+  /** Take the keys from this manifest (Batch Operations CSV or inventory manifest.json) instead of listing the source. */
+  readonly manifest?: ManifestRequest | undefined;
   /** SQS visibility timeout. @default 6 x the longer function timeout */
   readonly visibilityTimeoutSeconds?: number;
   readonly maxReceiveCount?: number;
@@ -73,6 +77,9 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   const sqs = options.sqs ?? createSqsClient(clientOptions);
 
   await preflight(s3, options.source, options.destination);
+  const job: JobRef = { id: jobId, source: options.source, destination: options.destination, options: options.jobOptions };
+  // Planning a manifest reads it (HEAD, or the inventory's manifest.json): before any queue exists.
+  const seeds = await seedTasks(s3, job, options.manifest, options.splitPoints ?? DEFAULT_SPLIT_POINTS);
 
   const queues = await createPipelineQueues(sqs, `s3-fanout-${jobId}`, {
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? visibilityTimeoutSeconds(options),
@@ -86,16 +93,14 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   const logger = new Logger({ serviceName: "s3-fanout-local", logLevel: options.logLevel ?? "ERROR" });
   const halt = options.halt ?? new LocalHaltSignal();
 
-  const job: JobRef = { id: jobId, source: options.source, destination: options.destination, options: options.jobOptions };
-  const seeds = seedRanges(options.source.prefix, options.splitPoints ?? DEFAULT_SPLIT_POINTS);
   await sink.send(
     "list",
-    seeds.map((range) => ({ body: listBody({ job, range, hop: 0 }) })),
+    seeds.tasks.map((task) => ({ body: listBody(task) })),
   );
   const functions = startFunctions(
     sqs,
     queues,
-    { store, multipart: baseStore, sink, ledger, halt, config, logger },
+    { store, multipart: baseStore, manifests: new S3ManifestSource(s3), sink, ledger, halt, config, logger },
     options,
     `s3-fanout-${jobId}`,
   );

@@ -153,8 +153,8 @@ describe("KMS keys and an existing ledger bucket", () => {
     ]);
   });
 
-  test("the list role gets no KMS permission", () => {
-    assert.deepEqual(kmsGrants(roleId(stack.lister)), []);
+  test("the list role may decrypt with the source key only (HEAD of manifest rows), never encrypt", () => {
+    assert.deepEqual(kmsGrants(roleId(stack.lister)), [{ actions: ["kms:Decrypt"], resources: [SOURCE_KEY] }]);
   });
 
   test("no ledger bucket is created; both roles read and write the named one", () => {
