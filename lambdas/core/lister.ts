@@ -6,6 +6,7 @@
  */
 import { type BatchLimits, packCopyBatches } from "./batching.ts";
 import type { HaltSignal } from "./halt.ts";
+import { keyFilter } from "./jobOptions.ts";
 import { type ListTask, listBody } from "./messages.ts";
 import type { BatchRef, Ledger, ListedObject, ListPage, MessageSink, ObjectStore } from "./ports.ts";
 import { isPastEnd, type KeyRange, rangeContains, splitPointsAfter, splitRange } from "./ranges.ts";
@@ -45,7 +46,9 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
   let token = task.token;
   let startAfter = range.startAfter;
   let listed = 0;
+  let skipped = 0;
   let pages = 0;
+  const selects = keyFilter(job.options, job.source.prefix);
   const emitted: BatchRef[] = [];
 
   for (;;) {
@@ -59,7 +62,9 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
         pastEnd = true;
         break;
       }
-      if (rangeContains(range, o.key) && o.key.startsWith(job.source.prefix)) inRange.push(o);
+      if (!rangeContains(range, o.key) || !o.key.startsWith(job.source.prefix)) continue;
+      if (selects(o.key)) inRange.push(o);
+      else skipped++; // left out by the job's include/exclude patterns
     }
     if (inRange.length > 0) {
       if (await deps.halt.isHalted(job.id)) return { listed, pages, batches: emitted.length, halted: true };
@@ -70,7 +75,7 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
     }
     const last = page.objects.at(-1);
     if (pastEnd || page.nextToken === undefined) {
-      await deps.ledger.recordPortion({ jobId: job.id, range, listed, batches: emitted, continued: false });
+      await deps.ledger.recordPortion({ jobId: job.id, range, listed, skipped, batches: emitted, continued: false });
       return { listed, pages, batches: emitted.length, splits };
     }
     if (last !== undefined) startAfter = last.key;
@@ -99,7 +104,7 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
       // Pages of no keys (e.g. over delete markers) move the token, not the key: no portion is finished yet.
       if (startAfter !== range.startAfter) {
         const done: KeyRange = { startAfter: range.startAfter, endAt: startAfter };
-        await deps.ledger.recordPortion({ jobId: job.id, range: done, listed, batches: emitted, continued: true });
+        await deps.ledger.recordPortion({ jobId: job.id, range: done, listed, skipped, batches: emitted, continued: true });
       }
       return { listed, pages, batches: emitted.length, continuedFrom: startAfter, splits };
     }

@@ -667,4 +667,21 @@ describe("list handler", () => {
       assert.equal(sentTo(sqsMock, QUEUE_URLS.list).length, 0);
     });
   });
+
+  describe("include and exclude patterns", () => {
+    it("emits only the keys the job's patterns select and counts the others as skipped", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      s3Mock.on(ListObjectsV2Command).resolves(page(["d/a.json", "d/b.csv", "d/tmp/c.json", "d/x/y.json"]));
+      const job = { ...testJob({ sourcePrefix: "d/" }), options: { include: ["**.json"], exclude: ["tmp/**"] } };
+
+      // Act
+      await handler(sqsEvent(sqsRecord(listBody(listTask(job)))), fakeContext());
+
+      // Assess
+      assert.deepEqual(emittedKeys(sqsMock), ["d/a.json", "d/x/y.json"]);
+      assert.equal(ledger.portionRecords[0]?.skipped, 2);
+      assert.equal(ledger.summary().skipped, 2);
+    });
+  });
 });
