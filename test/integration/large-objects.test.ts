@@ -1,9 +1,7 @@
 /** Objects above the multipart threshold, copied by parts through `npm run local`, against the emulator. */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -17,8 +15,8 @@ import {
 import { ensureBucket } from "../../scripts/lib/seed.ts";
 import { s3VerifyDeps, verifySelections } from "../../scripts/lib/verify.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
+import { runOperator } from "../support/localStack.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const MiB = 1024 * 1024;
 
 /** Seeds an object by multipart upload (the emulator refuses single PUTs over ~11 MiB). */
@@ -46,25 +44,6 @@ async function putLarge(s3: S3Client, bucket: string, key: string, size: number)
   return body;
 }
 
-function runLocal(args: string[], endpoint: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/local.ts", ...args], {
-      cwd: ROOT,
-      env: { ...process.env, AWS_ENDPOINT_URL: endpoint },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 describe("large objects", () => {
@@ -88,7 +67,8 @@ describe("large objects", () => {
     await emulator.s3.send(new PutObjectCommand({ Bucket: source, Key: "videos/small.txt", Body: "small", ContentType: "text/plain" }));
 
     // Act
-    const run = await runLocal(
+    const run = await runOperator(
+      "local",
       [
         "--source",
         `s3://${source}/videos/`,

@@ -1,33 +1,11 @@
 /** `npm run verify` after a job: finds exactly the differences made since. */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { awkwardKeys, ensureBucket, generatedKeys, putObjects, seedObject } from "../../scripts/lib/seed.ts";
 import { runLocalJob } from "../../scripts/local/job.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
-function runVerify(args: string[], endpoint: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/verify.ts", ...args], {
-      cwd: ROOT,
-      env: { ...process.env, AWS_ENDPOINT_URL: endpoint },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { runOperator } from "../support/localStack.ts";
 
 /** The difference lines: [kind, key]. */
 function differences(stdout: string): [string, string][] {
@@ -70,7 +48,7 @@ describe("npm run verify", () => {
     const args = ["--source", `s3://${source}`, "--dest", `s3://${destination}/copy/`, "--json"];
 
     // Act: verify the fresh copy.
-    const clean = await runVerify(args, emulator.endpoint);
+    const clean = await runOperator("verify", args, emulator.endpoint);
 
     // Assess
     assert.equal(clean.code, 0, clean.stderr);
@@ -88,7 +66,7 @@ describe("npm run verify", () => {
     await s3.send(new PutObjectCommand({ Bucket: source, Key: "new-since-the-job", Body: "x" }));
 
     // Act
-    const changed = await runVerify(args, emulator.endpoint);
+    const changed = await runOperator("verify", args, emulator.endpoint);
 
     // Assess
     assert.equal(changed.code, 1);
@@ -107,7 +85,7 @@ describe("npm run verify", () => {
   });
 
   it("refuses a missing bucket with one line and exit 3", async () => {
-    const run = await runVerify(["--source", "s3://no-such-bucket-x", "--dest", "s3://no-such-bucket-y"], emulator.endpoint);
+    const run = await runOperator("verify", ["--source", "s3://no-such-bucket-x", "--dest", "s3://no-such-bucket-y"], emulator.endpoint);
     assert.equal(run.code, 3);
     assert.match(run.stderr, /^error: source bucket "no-such-bucket-x" does not exist\n$/);
   });
