@@ -10,7 +10,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  const port = args.port === "0" ? 0 : positiveInt(args.port, "port", 4566); // 0: any free port
+  const port = args.port === "0" ? 0 : positiveInt(args.port, "port", 4566); // 0: a free port chosen by the OS
   const emulator = await startEmulator(port);
   process.stdout.write(`emulator listening on ${emulator.endpoint} (S3 and SQS); Ctrl-C to stop\n`);
   process.stdout.write(

@@ -6,12 +6,10 @@
  * ends with every key copied and an empty report.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { poisonBody } from "../../lambdas/core/messages.ts";
 import type { ObjectStore } from "../../lambdas/core/ports.ts";
@@ -19,68 +17,7 @@ import { type Connection, connect, type JobStatus, jobStatus, kickoff } from "..
 import { awkwardKeys, checkObjects, ensureBucket, putObjects, seedObject } from "../../scripts/lib/seed.ts";
 import { type LocalStack, startLocalStack } from "../../scripts/local/stack.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runCommand(command: "redrive" | "report", args: readonly string[], endpoint: string): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, AWS_ENDPOINT_URL: endpoint };
-  delete env.S3_FANOUT_DEBUG;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", `scripts/${command}.ts`, ...args], {
-      cwd: ROOT,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function stderrLines(run: Run): string[] {
-  return run.stderr.split("\n").filter((l) => l.trim() !== "" && !l.includes("ExperimentalWarning") && !l.includes("--trace-warnings"));
-}
-
-function assertOneLineError(run: Run, pattern: RegExp): void {
-  const lines = stderrLines(run);
-  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${run.stderr}`);
-  assert.match(lines[0] ?? "", /^error: /);
-  assert.match(lines[0] ?? "", pattern);
-  assert.doesNotMatch(run.stderr, /\n\s+at /);
-}
-
-function lastJson(run: Run): Record<string, unknown> {
-  const last = run.stdout.trim().split("\n").at(-1) ?? "";
-  const value: unknown = JSON.parse(last);
-  assert.ok(typeof value === "object" && value !== null && !Array.isArray(value), `not a JSON object: ${last}`);
-  return value as Record<string, unknown>;
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls until `check` gives a value; the limit guards against a hang, it is not a speed assertion. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, limitMs = 90_000): Promise<T> {
-  const until = Date.now() + limitMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`gave up waiting for ${what}`);
-    await sleep(200);
-  }
-}
+import { assertOneLineError, lastJson, runOperator, stderrLines, waitFor } from "../support/localStack.ts";
 
 async function visibleMessages(c: Connection, url: string): Promise<number> {
   const out = await c.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages"] }));
@@ -176,9 +113,9 @@ describe("npm run redrive / npm run report", () => {
     assert.equal(first.copied, objects.length - DENIED.length);
 
     // Act: report while keys are failed.
-    const failedReport = await runCommand("report", ["--job", spec.id, ...deployment()], emulator.endpoint);
+    const failedReport = await runOperator("report", ["--job", spec.id, ...deployment()], emulator.endpoint);
     const outFile = join(dir, "report.csv");
-    const jsonReport = await runCommand(
+    const jsonReport = await runOperator(
       "report",
       ["--job", spec.id, "--all", "--out", outFile, "--json", ...deployment()],
       emulator.endpoint,
@@ -205,7 +142,7 @@ describe("npm run redrive / npm run report", () => {
     await c.sqs.send(new SendMessageCommand({ QueueUrl: c.deployment.copyDlqUrl, MessageBody: "not even JSON" }));
 
     // Act: redrive two records while the fault is still on: they fail again.
-    const partial = await runCommand("redrive", ["--queue", "copy", "--max", "2", "--json", ...deployment()], emulator.endpoint);
+    const partial = await runOperator("redrive", ["--queue", "copy", "--max", "2", "--json", ...deployment()], emulator.endpoint);
 
     // Assess: two moved; the keys fail again and count once each, with the same report.
     assert.equal(partial.code, 0, partial.stderr);
@@ -218,13 +155,13 @@ describe("npm run redrive / npm run report", () => {
     });
     const again = await jobStatus(c, spec.id);
     assert.deepEqual([again.complete, again.failed, again.copied], [true, DENIED.length, objects.length - DENIED.length]);
-    const sameReport = await runCommand("report", ["--job", spec.id, ...deployment()], emulator.endpoint);
+    const sameReport = await runOperator("report", ["--job", spec.id, ...deployment()], emulator.endpoint);
     assert.equal(sameReport.code, 1);
     assert.equal(sameReport.stdout, expected);
 
     // Act: the fault is gone; redrive everything, the emulator way (it has no StartMessageMoveTask).
     faultOn = false;
-    const redrive = await runCommand("redrive", ["--json", ...deployment()], emulator.endpoint);
+    const redrive = await runOperator("redrive", ["--json", ...deployment()], emulator.endpoint);
 
     // Assess: every failure record moved, the poison left and counted as skipped.
     assert.equal(redrive.code, 0, redrive.stderr);
@@ -247,8 +184,8 @@ describe("npm run redrive / npm run report", () => {
     assert.deepEqual(await checkObjects(emulator.s3, destination, objects, (k) => `out/${k.slice(3)}`), []);
     assert.equal(await visibleMessages(c, c.deployment.copyDlqUrl), 2, "the poison stays in the copy DLQ, visible");
 
-    const cleanReport = await runCommand("report", ["--job", spec.id, "--json", "--out", outFile, ...deployment()], emulator.endpoint);
-    const plainReport = await runCommand("report", ["--job", spec.id, ...deployment()], emulator.endpoint);
+    const cleanReport = await runOperator("report", ["--job", spec.id, "--json", "--out", outFile, ...deployment()], emulator.endpoint);
+    const plainReport = await runOperator("report", ["--job", spec.id, ...deployment()], emulator.endpoint);
     assert.equal(cleanReport.code, 0, cleanReport.stderr);
     assert.deepEqual(lastJson(cleanReport), { jobId: spec.id, failed: 0, vanished: 0, rows: 0, out: outFile, complete: true });
     assert.equal(readFileSync(outFile, "utf8"), HEADER);
@@ -258,8 +195,8 @@ describe("npm run redrive / npm run report", () => {
 
   it("prints usage for --help, saying how keys are encoded and what the poison does", async () => {
     // Act
-    const redrive = await runCommand("redrive", ["--help"], emulator.endpoint);
-    const report = await runCommand("report", ["--help"], emulator.endpoint);
+    const redrive = await runOperator("redrive", ["--help"], emulator.endpoint);
+    const report = await runOperator("report", ["--help"], emulator.endpoint);
 
     // Assess
     assert.equal(redrive.code, 0);
@@ -274,8 +211,8 @@ describe("npm run redrive / npm run report", () => {
 
   it("refuses a bad --queue or --max with one line and exit 2", async () => {
     // Act
-    const queue = await runCommand("redrive", ["--queue", "both-ish", ...deployment()], emulator.endpoint);
-    const max = await runCommand("redrive", ["--max", "0", ...deployment()], emulator.endpoint);
+    const queue = await runOperator("redrive", ["--queue", "both-ish", ...deployment()], emulator.endpoint);
+    const max = await runOperator("redrive", ["--max", "0", ...deployment()], emulator.endpoint);
 
     // Assess
     assert.equal(queue.code, 2);
@@ -286,8 +223,8 @@ describe("npm run redrive / npm run report", () => {
 
   it("refuses a report without --job (exit 2) and of a job that does not exist (exit 3)", async () => {
     // Act
-    const missing = await runCommand("report", deployment(), emulator.endpoint);
-    const unknown = await runCommand("report", ["--job", "no-such-job", ...deployment()], emulator.endpoint);
+    const missing = await runOperator("report", deployment(), emulator.endpoint);
+    const unknown = await runOperator("report", ["--job", "no-such-job", ...deployment()], emulator.endpoint);
 
     // Assess
     assert.equal(missing.code, 2);
