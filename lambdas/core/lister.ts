@@ -11,18 +11,22 @@ import { type ListTask, listBody } from "./messages.ts";
 import type { BatchRef, Ledger, ListedObject, ListPage, MessageSink, ObjectStore } from "./ports.ts";
 import { isPastEnd, type KeyRange, rangeContains, splitPointsAfter, splitRange } from "./ranges.ts";
 
-export interface ListerDeps {
-  readonly store: ObjectStore;
+/** What every kind of listing (key ranges, manifests) needs to emit work and hand itself on. */
+export interface ListingDeps {
   readonly sink: MessageSink;
   readonly ledger: Ledger;
   readonly halt: HaltSignal;
   readonly limits: BatchLimits;
-  /** Keys per ListObjectsV2 page. @default 1000 */
+  /** Keys (or manifest rows) per page: the unit of emitting and of continuing. @default 1000 */
   readonly pageSize: number;
   /** Milliseconds left before the invocation is cut off. */
   readonly remainingMs: () => number;
   /** Stop paging and continue elsewhere when fewer ms than this remain. */
   readonly safetyMs: number;
+}
+
+export interface ListerDeps extends ListingDeps {
+  readonly store: ObjectStore;
   /** A range whose page comes back full is split into up to this many more ranges (0: never). @default 8 */
   readonly splitParts: number;
 }

@@ -22,33 +22,23 @@
  */
 import { pipeline, Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
-import { type BatchLimits, batchIdOf, packCopyBatches } from "./batching.ts";
+import { batchIdOf, packCopyBatches } from "./batching.ts";
 import { manifestPortionRange } from "./chunks.ts";
 import { type ChunkRecord, plainChunkRecords, wholeFileRecords } from "./csv.ts";
-import type { HaltSignal } from "./halt.ts";
 import { keyFilter } from "./jobOptions.ts";
-import type { ListResult } from "./lister.ts";
+import type { ListingDeps, ListResult } from "./lister.ts";
 import { layoutOf, ManifestError, type ManifestTask, manifestEntry } from "./manifest.ts";
 import { type CopyItem, type JobRef, type ListTask, listBody } from "./messages.ts";
-import type { BatchRef, KeyFailure, Ledger, ManifestSource, MessageSink, ObjectHead, ObjectHeads } from "./ports.ts";
+import type { BatchRef, KeyFailure, ManifestSource, ObjectHead, ObjectHeads } from "./ports.ts";
 import { classifyError, type ErrorInfo, errorInfo, retrying } from "./retry.ts";
 
 /** HEADs in flight per list invocation for manifest rows without a size. */
 export const DEFAULT_HEAD_CONCURRENCY = 32;
 
-export interface ManifestListerDeps {
+export interface ManifestListerDeps extends ListingDeps {
   readonly manifests: ManifestSource;
   /** HEADs rows that carry no size; required for Batch Operations manifests. */
   readonly heads?: ObjectHeads | undefined;
-  readonly sink: MessageSink;
-  readonly ledger: Ledger;
-  readonly halt: HaltSignal;
-  readonly limits: BatchLimits;
-  /** Rows per page: the unit of emitting and of continuing. @default 1000 */
-  readonly pageSize: number;
-  readonly remainingMs: () => number;
-  /** Continue elsewhere when fewer ms than this remain. */
-  readonly safetyMs: number;
   /** @default DEFAULT_HEAD_CONCURRENCY */
   readonly headConcurrency?: number;
   /** Told of what an operator may want to know: a HEAD refused, version ids not honoured. */

@@ -3,49 +3,10 @@
  * emulator, judged by its exit code, stderr and the JSON last line.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { awkwardKeys, checkObjects, ensureBucket, putObjects, seedObject } from "../../scripts/lib/seed.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runLocal(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/local.ts", ...args], {
-      cwd: ROOT,
-      env: { ...process.env, AWS_ENDPOINT_URL: "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** One clear line: "error: ..." and nothing that looks like a stack trace. */
-function assertOneLineError(run: Run, pattern: RegExp): void {
-  const lines = run.stderr
-    .split("\n")
-    .filter((l) => l.trim() !== "" && !l.includes("ExperimentalWarning") && !l.includes("--trace-warnings"));
-  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${run.stderr}`);
-  assert.match(lines[0] ?? "", /^error: /);
-  assert.match(lines[0] ?? "", pattern);
-  assert.doesNotMatch(run.stderr, /\n\s+at /);
-}
+import { assertOneLineError, runOperator } from "../support/localStack.ts";
 
 describe("npm run local", () => {
   let emulator: TestEmulator;
@@ -66,15 +27,11 @@ describe("npm run local", () => {
     const objects = awkwardKeys().map((k, i) => seedObject(`in/${k}`, i));
     await putObjects(emulator.s3, source, objects);
 
-    const run = await runLocal([
-      "--source",
-      `s3://${source}/in/`,
-      "--dest",
-      `s3://${destination}/out/`,
-      "--endpoint",
-      emulator.endpoint,
-      "--json",
-    ]);
+    const run = await runOperator(
+      "local",
+      ["--source", `s3://${source}/in/`, "--dest", `s3://${destination}/out/`, "--endpoint", emulator.endpoint, "--json"],
+      "",
+    );
 
     assert.equal(run.code, 0, run.stderr);
     const last = run.stdout.trim().split("\n").at(-1) ?? "";
@@ -91,16 +48,16 @@ describe("npm run local", () => {
   });
 
   it("refuses a malformed URL with one line and exit 2", async () => {
-    const run = await runLocal(["--source", "http://bucket/x", "--dest", "s3://b-dst/", "--endpoint", emulator.endpoint]);
+    const run = await runOperator("local", ["--source", "http://bucket/x", "--dest", "s3://b-dst/", "--endpoint", emulator.endpoint], "");
     assert.equal(run.code, 2);
     assertOneLineError(run, /--source must look like s3:\/\/bucket/);
   });
 
   it("refuses a missing --dest and unknown flags with exit 2", async () => {
-    const missing = await runLocal(["--source", "s3://a-src/"]);
+    const missing = await runOperator("local", ["--source", "s3://a-src/"], "");
     assert.equal(missing.code, 2);
     assertOneLineError(missing, /--dest/);
-    const unknown = await runLocal(["--source", "s3://a-src/", "--dest", "s3://b-dst/", "--bogus"]);
+    const unknown = await runOperator("local", ["--source", "s3://a-src/", "--dest", "s3://b-dst/", "--bogus"], "");
     assert.equal(unknown.code, 2);
     assertOneLineError(unknown, /bogus/);
   });
@@ -108,14 +65,11 @@ describe("npm run local", () => {
   it("refuses a missing bucket with one line and exit 3", async () => {
     const destination = bucketName("cli-dst");
     await ensureBucket(emulator.s3, destination);
-    const run = await runLocal([
-      "--source",
-      "s3://no-such-bucket-here/",
-      "--dest",
-      `s3://${destination}/`,
-      "--endpoint",
-      emulator.endpoint,
-    ]);
+    const run = await runOperator(
+      "local",
+      ["--source", "s3://no-such-bucket-here/", "--dest", `s3://${destination}/`, "--endpoint", emulator.endpoint],
+      "",
+    );
     assert.equal(run.code, 3);
     assertOneLineError(run, /source bucket "no-such-bucket-here" does not exist/);
   });
@@ -123,20 +77,17 @@ describe("npm run local", () => {
   it("refuses a destination that overlaps the source selection", async () => {
     const bucket = bucketName("cli-same");
     await ensureBucket(emulator.s3, bucket);
-    const run = await runLocal([
-      "--source",
-      `s3://${bucket}/data/`,
-      "--dest",
-      `s3://${bucket}/data/copy/`,
-      "--endpoint",
-      emulator.endpoint,
-    ]);
+    const run = await runOperator(
+      "local",
+      ["--source", `s3://${bucket}/data/`, "--dest", `s3://${bucket}/data/copy/`, "--endpoint", emulator.endpoint],
+      "",
+    );
     assert.equal(run.code, 3);
     assertOneLineError(run, /overlaps source/);
   });
 
   it("reports an unreachable endpoint with one line and exit 3", async () => {
-    const run = await runLocal(["--source", "s3://a-src/", "--dest", "s3://b-dst/", "--endpoint", "http://127.0.0.1:9"]);
+    const run = await runOperator("local", ["--source", "s3://a-src/", "--dest", "s3://b-dst/", "--endpoint", "http://127.0.0.1:9"], "");
     assert.equal(run.code, 3);
     assertOneLineError(run, /cannot reach source bucket/);
   });

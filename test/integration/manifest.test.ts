@@ -5,12 +5,10 @@
  * manifests live in a bucket of their own, as they would on AWS.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { decodeS3ListKey, encodeS3ListKey } from "../../lambdas/core/keyCodec.ts";
@@ -21,8 +19,6 @@ import { awkwardKeys, checkObjects, ensureBucket, generatedKeys, putObjects, typ
 import { runLocalJob } from "../../scripts/local/job.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
 import { lastJson, runOperator, startTestStack, type TestStack, waitFor } from "../support/localStack.ts";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 async function listAll(s3: S3Client, bucket: string, prefix = ""): Promise<{ key: string; size: number; etag: string }[]> {
   const out: { key: string; size: number; etag: string }[] = [];
@@ -242,40 +238,26 @@ describe("manifest jobs on the emulator", () => {
       const { source, destination, manifests, named } = await smallJob();
 
       // Act
-      const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(
-          process.execPath,
-          [
-            "--import",
-            "tsx",
-            "scripts/local.ts",
-            "--source",
-            `s3://${source}`,
-            "--dest",
-            `s3://${destination}/c/`,
-            "--manifest",
-            `s3://${manifests}/m.csv`,
-            "--endpoint",
-            emulator.endpoint,
-            "--json",
-            "--quiet",
-          ],
-          { cwd: ROOT, env: { ...process.env, AWS_ENDPOINT_URL: "" }, stdio: ["ignore", "pipe", "pipe"] },
-        );
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d: Buffer) => {
-          stdout += d.toString();
-        });
-        child.stderr.on("data", (d: Buffer) => {
-          stderr += d.toString();
-        });
-        child.on("close", (code) => resolve({ code, stdout, stderr }));
-      });
+      const run = await runOperator(
+        "local",
+        [
+          "--source",
+          `s3://${source}`,
+          "--dest",
+          `s3://${destination}/c/`,
+          "--manifest",
+          `s3://${manifests}/m.csv`,
+          "--endpoint",
+          emulator.endpoint,
+          "--json",
+          "--quiet",
+        ],
+        "",
+      );
 
       // Assess
       assert.equal(run.code, 0, run.stderr);
-      const json = lastJson({ ...run, exitedAt: 0 });
+      const json = lastJson(run);
       assert.equal(json.complete, true);
       assert.equal(json.copied, named.length);
       assert.equal(json.vanished, 1);

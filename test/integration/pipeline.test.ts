@@ -4,25 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
-import { decodeS3ListKey } from "../../lambdas/core/keyCodec.ts";
 import { sortKeys } from "../../lambdas/core/keyOrder.ts";
 import { awkwardKeys, checkObjects, ensureBucket, generatedKeys, putObjects, seedObject } from "../../scripts/lib/seed.ts";
 import { runLocalJob } from "../../scripts/local/job.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
 import { type FaultProxy, startFaultProxy } from "../support/faultProxy.ts";
-
-async function listAll(s3: S3Client, bucket: string, prefix = ""): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token, EncodingType: "url" }));
-    for (const c of out.Contents ?? []) if (c.Key !== undefined) keys.push(decodeS3ListKey(c.Key));
-    token = out.IsTruncated ? out.NextContinuationToken : undefined;
-  } while (token);
-  return keys;
-}
+import { listKeys } from "../support/localStack.ts";
 
 describe("pipeline on the emulator", () => {
   let emulator: TestEmulator;
@@ -60,7 +48,7 @@ describe("pipeline on the emulator", () => {
     assert.equal(result.copied, objects.length);
     assert.equal(result.failed, 0);
     assert.deepEqual(await checkObjects(emulator.s3, destination, objects, (k) => `copy/${k}`), []);
-    assert.deepEqual(await listAll(emulator.s3, destination), sortKeys(objects.map((o) => `copy/${o.key}`)));
+    assert.deepEqual(await listKeys(emulator.s3, destination), sortKeys(objects.map((o) => `copy/${o.key}`)));
   });
 
   it("maps keys under a source prefix to the destination prefix and copies nothing outside it", async () => {
@@ -78,7 +66,7 @@ describe("pipeline on the emulator", () => {
     assert.equal(result.failed, 0);
     const expected = objects.filter((o) => o.key.startsWith("in/"));
     assert.deepEqual(await checkObjects(emulator.s3, destination, expected, (k) => k.slice("in/".length)), []);
-    assert.equal((await listAll(emulator.s3, destination)).length, inside.length);
+    assert.equal((await listKeys(emulator.s3, destination)).length, inside.length);
   });
 
   it("copies 10,000 objects listed over many pages", async () => {
@@ -96,7 +84,7 @@ describe("pipeline on the emulator", () => {
     assert.equal(result.listed, 10_000);
     assert.equal(result.copied, 10_000);
     assert.equal(result.failed, 0);
-    assert.deepEqual(await listAll(emulator.s3, destination), sortKeys(objects.map((o) => o.key)));
+    assert.deepEqual(await listKeys(emulator.s3, destination), sortKeys(objects.map((o) => o.key)));
   });
 
   it("continues a range through several invocations when the list deadline is short", async () => {
