@@ -21,7 +21,7 @@ The CSV has a header line and the columns of an S3 Batch Operations completion r
   Bucket      the source bucket
   Key         the source key URL-encoded with JavaScript's encodeURIComponent: UTF-8 percent-encoding
               of every byte but A-Z a-z 0-9 - _ . ! ~ * ' ( ), so "/" is %2F, space %20, "+" %2B
-  VersionId   empty (the current version is copied)
+  VersionId   the version a manifest row named, else empty (the current version)
   TaskStatus  failed
   ErrorCode   the last error's code (AccessDenied, ...); NoSuchKey for a vanished key (--all)
   HTTPStatusCode  its HTTP status (404 for a vanished key), empty when no HTTP answer came

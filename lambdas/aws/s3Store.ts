@@ -75,7 +75,7 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
       new CopyObjectCommand({
         Bucket: request.destinationBucket,
         Key: request.destinationKey,
-        CopySource: copySource(request.sourceBucket, request.sourceKey),
+        CopySource: copySource(request.sourceBucket, request.sourceKey, request.sourceVersionId),
         MetadataDirective: o?.metadataDirective ?? "COPY",
         ...defined({
           Metadata: o?.metadataDirective === "REPLACE" ? { ...o.metadata } : undefined,
@@ -87,8 +87,8 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
     );
   }
 
-  async head(bucket: string, key: string, options?: JobOptions): Promise<ObjectHead> {
-    const h = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, RequestPayer: payer(options) }));
+  async head(bucket: string, key: string, options?: JobOptions, versionId?: string): Promise<ObjectHead> {
+    const h = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId, RequestPayer: payer(options) }));
     return {
       size: h.ContentLength ?? 0,
       etag: h.ETag,
@@ -102,8 +102,10 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
     };
   }
 
-  async tagging(bucket: string, key: string, options?: JobOptions): Promise<string> {
-    const out = await this.s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key, RequestPayer: payer(options) }));
+  async tagging(bucket: string, key: string, options?: JobOptions, versionId?: string): Promise<string> {
+    const out = await this.s3.send(
+      new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId: versionId, RequestPayer: payer(options) }),
+    );
     return (out.TagSet ?? []).map((t) => `${encodeURIComponent(t.Key ?? "")}=${encodeURIComponent(t.Value ?? "")}`).join("&");
   }
 
@@ -134,7 +136,7 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
         Key: r.key,
         UploadId: r.uploadId,
         PartNumber: r.partNumber,
-        CopySource: copySource(r.sourceBucket, r.sourceKey),
+        CopySource: copySource(r.sourceBucket, r.sourceKey, r.sourceVersionId),
         CopySourceRange: `bytes=${r.first}-${r.last}`,
         CopySourceIfMatch: r.ifMatch,
         RequestPayer: payer(r.options),

@@ -128,6 +128,7 @@ async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promi
     deps.store.copy({
       sourceBucket: task.job.source.bucket,
       sourceKey: item.key,
+      sourceVersionId: item.versionId,
       destinationBucket: task.job.destination.bucket,
       destinationKey: destination,
       size: item.size,
@@ -162,8 +163,9 @@ function packChildren(task: CopyTask, items: readonly CopyItem[], limits: BatchL
 
 /** The key as its next delivery should see it: with the multipart upload to resume, if any. */
 function resumed(item: CopyItem, resume: Resume | undefined): CopyItem {
-  if (resume === undefined) return item.uploadId === undefined ? item : { key: item.key, size: item.size, etag: item.etag };
-  return { key: item.key, size: item.size, etag: resume.etag ?? item.etag, uploadId: resume.uploadId };
+  const { uploadId: _, ...rest } = item;
+  if (resume === undefined) return item.uploadId === undefined ? item : rest;
+  return { ...rest, etag: resume.etag ?? item.etag, uploadId: resume.uploadId };
 }
 
 /** Sends retries and DLQ records, then records the outcome: only then may the message go. */
@@ -189,7 +191,7 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
     else if (r.status === "deferred") deferred.push(resumed(item, r.resume));
     else if (r.errorClass !== "permanent" && attempts < deps.policy.maxDeliveries) retry.push(resumed(item, r.resume));
     else {
-      failed.push({ key: item.key, size: item.size, etag: item.etag, error: r.error, attempts });
+      failed.push({ key: item.key, versionId: item.versionId, size: item.size, etag: item.etag, error: r.error, attempts });
       if (r.resume) abandoned.push({ item, uploadId: r.resume.uploadId });
     }
   });

@@ -41,13 +41,11 @@ export interface ManifestListerDeps extends ListingDeps {
   readonly heads?: ObjectHeads | undefined;
   /** @default DEFAULT_HEAD_CONCURRENCY */
   readonly headConcurrency?: number;
-  /** Told of what an operator may want to know: a HEAD refused, version ids not honoured. */
+  /** Told of what an operator may want to know: a HEAD refused. */
   readonly onNotice?: (notice: ManifestNotice) => void;
 }
 
-export type ManifestNotice =
-  | { readonly kind: "head-refused"; readonly key: string; readonly error: ErrorInfo }
-  | { readonly kind: "version-ignored"; readonly rows: number };
+export type ManifestNotice = { readonly kind: "head-refused"; readonly key: string; readonly error: ErrorInfo };
 
 export interface ManifestListResult extends ListResult {
   readonly rows: number;
@@ -136,7 +134,6 @@ export async function listManifestChunk(
       counts.listed += out.items.length + settled;
       counts.vanished += out.vanished.length;
       counts.invalid += out.invalid.length;
-      if (out.versioned > 0) deps.onNotice?.({ kind: "version-ignored", rows: out.versioned });
 
       if (!next.done && deps.remainingMs() < deps.safetyMs) {
         if (await deps.halt.isHalted(job.id)) return result({ halted: true });
@@ -156,8 +153,6 @@ interface PageOutcome {
   readonly vanished: string[];
   readonly invalid: KeyFailure[];
   readonly skipped: number;
-  /** Rows naming a version id: the current version is copied. */
-  readonly versioned: number;
 }
 
 async function readPage(
@@ -171,9 +166,8 @@ async function readPage(
   const selects = keyFilter(job.options, prefix);
   const invalid: KeyFailure[] = [];
   let skipped = 0;
-  let versioned = 0;
   /** Selected rows in manifest order; a size of undefined is HEADed. */
-  const selected: { key: string; size?: number | undefined; etag?: string | undefined }[] = [];
+  const selected: { key: string; versionId?: string | undefined; size?: number | undefined; etag?: string | undefined }[] = [];
   for (const record of page) {
     const entry = manifestEntry(record.start === 0 ? withoutBom(record.fields) : record.fields, layout);
     if (entry.kind === "blank") continue;
@@ -186,10 +180,7 @@ async function readPage(
         attempts: 0,
       });
     } else if (entry.bucket !== bucket || !entry.key.startsWith(prefix) || !selects(entry.key)) skipped++;
-    else {
-      if (entry.versionId !== undefined) versioned++;
-      selected.push({ key: entry.key, size: entry.size, etag: entry.etag });
-    }
+    else selected.push({ key: entry.key, versionId: entry.versionId, size: entry.size, etag: entry.etag });
   }
 
   const unsized = selected.filter((s) => s.size === undefined);
@@ -198,29 +189,31 @@ async function readPage(
       ? []
       : await headAll(
           job,
-          unsized.map((s) => s.key),
+          unsized.map((s) => ({ key: s.key, versionId: s.versionId })),
           deps,
         );
-  const headOf = new Map<string, HeadResult>();
+  // By row, not by key: one key may be named at several versions.
+  const headOf = new Map<(typeof selected)[number], HeadResult>();
   unsized.forEach((s, i) => {
     const h = heads[i];
-    if (h !== undefined) headOf.set(s.key, h);
+    if (h !== undefined) headOf.set(s, h);
   });
   const items: CopyItem[] = [];
   const vanished: string[] = [];
   for (const s of selected) {
+    const version = s.versionId === undefined ? {} : { versionId: s.versionId };
     if (s.size !== undefined) {
-      items.push({ key: s.key, size: s.size, etag: s.etag });
+      items.push({ key: s.key, size: s.size, etag: s.etag, ...version });
       continue;
     }
-    const h = headOf.get(s.key);
+    const h = headOf.get(s);
     if (h === undefined || h === "missing") vanished.push(s.key);
     else if ("error" in h) {
       deps.onNotice?.({ kind: "head-refused", key: s.key, error: h.error });
-      items.push({ key: s.key, size: 0 });
-    } else items.push({ key: s.key, size: h.size, etag: h.etag });
+      items.push({ key: s.key, size: 0, ...version });
+    } else items.push({ key: s.key, size: h.size, etag: h.etag, ...version });
   }
-  return { items, vanished, invalid, skipped, versioned };
+  return { items, vanished, invalid, skipped };
 }
 
 /** Spreadsheet tools start a CSV file with a byte order mark; it is not part of the first bucket name. */
@@ -232,7 +225,11 @@ function withoutBom(fields: readonly string[]): readonly string[] {
 type HeadResult = ObjectHead | "missing" | { readonly error: ErrorInfo };
 
 /** HEADs keys with bounded concurrency. Transient errors retry, then fail the invocation (the page is read again). */
-async function headAll(job: JobRef, keys: readonly string[], deps: ManifestListerDeps): Promise<HeadResult[]> {
+async function headAll(
+  job: JobRef,
+  keys: readonly { readonly key: string; readonly versionId?: string | undefined }[],
+  deps: ManifestListerDeps,
+): Promise<HeadResult[]> {
   const { bucket } = job.source;
   const heads = deps.heads;
   if (heads === undefined) throw new ManifestError("manifest rows without a size need HEAD, and no object store was given");
@@ -240,9 +237,9 @@ async function headAll(job: JobRef, keys: readonly string[], deps: ManifestListe
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < keys.length; i = next++) {
-      const key = keys[i] as string;
+      const { key, versionId } = keys[i] as (typeof keys)[number];
       try {
-        results[i] = await retrying(() => heads.head(bucket, key, job.options));
+        results[i] = await retrying(() => heads.head(bucket, key, job.options, versionId));
       } catch (err) {
         const info = errorInfo(err);
         const kind = classifyError(info);

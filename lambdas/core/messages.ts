@@ -57,12 +57,16 @@ const ListMessageSchema = v.object({
   manifest: v.optional(ManifestChunkSchema),
 });
 
+const VersionId = v.pipe(v.string(), v.minLength(1), v.maxLength(1024), v.regex(/^[\x21-\x7e]+$/));
+
 const CopyItemSchema = v.object({
   k: EncodedKey,
   s: v.pipe(v.number(), v.integer(), v.minValue(0)),
   e: v.optional(v.pipe(v.string(), v.maxLength(256))),
   /** A multipart copy in progress, resumed from its uploaded parts. */
   u: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(1024))),
+  /** The source version to copy (a manifest row named it). */
+  vid: v.optional(VersionId),
 });
 
 const BatchId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,128}$/));
@@ -86,6 +90,7 @@ const CopyFailureSchema = v.object({
   key: EncodedKey,
   size: v.pipe(v.number(), v.integer(), v.minValue(0)),
   etag: v.optional(v.pipe(v.string(), v.maxLength(256))),
+  versionId: v.optional(VersionId),
 });
 
 export interface S3Location {
@@ -118,6 +123,8 @@ export interface CopyItem {
   readonly etag?: string | undefined;
   /** The multipart upload of this key in progress, when a copy by parts resumes. */
   readonly uploadId?: string | undefined;
+  /** The source version to copy; the current version when undefined. */
+  readonly versionId?: string | undefined;
 }
 
 export interface CopyTask {
@@ -172,10 +179,11 @@ export function listBody(task: ListTask): string {
 }
 
 /** The wire form of one copy item; exported so batching can measure it. */
-export function copyItemWire(item: CopyItem): { k: string; s: number; e?: string; u?: string } {
-  const wire: { k: string; s: number; e?: string; u?: string } = { k: encodeKey(item.key), s: item.size };
+export function copyItemWire(item: CopyItem): { k: string; s: number; e?: string; u?: string; vid?: string } {
+  const wire: { k: string; s: number; e?: string; u?: string; vid?: string } = { k: encodeKey(item.key), s: item.size };
   if (item.etag !== undefined) wire.e = item.etag;
   if (item.uploadId !== undefined) wire.u = item.uploadId;
+  if (item.versionId !== undefined) wire.vid = item.versionId;
   return wire;
 }
 
@@ -282,9 +290,13 @@ function parseCopyMessage(body: string): CopyTask {
     job: jobFromWire(msg.job),
     batchId: msg.batch,
     attempt: msg.attempt,
-    items: msg.items.map((i) =>
-      i.u === undefined ? { key: decodeKey(i.k), size: i.s, etag: i.e } : { key: decodeKey(i.k), size: i.s, etag: i.e, uploadId: i.u },
-    ),
+    items: msg.items.map((i) => ({
+      key: decodeKey(i.k),
+      size: i.s,
+      etag: i.e,
+      ...(i.u === undefined ? {} : { uploadId: i.u }),
+      ...(i.vid === undefined ? {} : { versionId: i.vid }),
+    })),
   };
   return msg.redriveOf === undefined ? task : { ...task, redriveOf: msg.redriveOf };
 }
@@ -297,7 +309,8 @@ function parseCopyMessage(body: string): CopyTask {
 function parseFailureRecord(raw: unknown): CopyTask {
   const msg = check(CopyFailureSchema, raw, "copy-failure");
   const job = jobFromWire(msg.job);
-  const item: CopyItem = { key: decodeKey(msg.key), size: msg.size, etag: msg.etag };
+  const base: CopyItem = { key: decodeKey(msg.key), size: msg.size, etag: msg.etag };
+  const item: CopyItem = msg.versionId === undefined ? base : { ...base, versionId: msg.versionId };
   return { job, batchId: batchIdOf(job.id, [item], 0, `redrive:${msg.batch}`), attempt: 0, items: [item], redriveOf: msg.batch };
 }
 
@@ -311,6 +324,7 @@ export function failureBody(job: JobRef, batchId: string, item: CopyItem, attemp
     key: encodeKey(item.key),
     size: item.size,
     etag: item.etag,
+    versionId: item.versionId,
     attempts,
     error,
   });

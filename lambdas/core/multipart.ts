@@ -50,14 +50,14 @@ export async function copyByParts(
 ): Promise<PartsOutcome> {
   const { store } = deps;
   const jobId = task.job.id;
-  const src = { bucket: task.job.source.bucket, key: item.key };
+  const src = { bucket: task.job.source.bucket, key: item.key, versionId: item.versionId };
   const dst = { bucket: task.job.destination.bucket, key: destinationKey };
   const opts = task.job.options;
   const abort = async (uploadId: string) => {
     await store.abort(dst.bucket, dst.key, uploadId, opts).catch(() => undefined); // best effort; lifecycle rules catch the rest
   };
 
-  const head = await attempt(jobId, deps, () => store.head(src.bucket, src.key, opts));
+  const head = await attempt(jobId, deps, () => store.head(src.bucket, src.key, opts, src.versionId));
   if (head.status !== "ok") return notOk(head, item.uploadId === undefined ? undefined : { uploadId: item.uploadId, etag: item.etag });
   const etag = head.value.etag;
 
@@ -79,7 +79,7 @@ export async function copyByParts(
     const replaceTags = opts?.taggingDirective === "REPLACE";
     const tagging = replaceTags
       ? { status: "ok" as const, value: opts?.tagging ?? "" }
-      : await attempt(jobId, deps, () => store.tagging(src.bucket, src.key, opts));
+      : await attempt(jobId, deps, () => store.tagging(src.bucket, src.key, opts, src.versionId));
     if (tagging.status !== "ok") return notOk(tagging);
     // REPLACE writes the job's metadata instead of the source's; either way the source ETag is recorded.
     // As with CopyObject, REPLACE also drops the source's content headers.
@@ -104,6 +104,7 @@ export async function copyByParts(
         store.copyPart({
           sourceBucket: src.bucket,
           sourceKey: src.key,
+          sourceVersionId: src.versionId,
           bucket: dst.bucket,
           key: dst.key,
           uploadId: id,

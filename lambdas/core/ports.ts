@@ -30,6 +30,8 @@ export interface ListPage {
 export interface CopyRequest {
   readonly sourceBucket: string;
   readonly sourceKey: string;
+  /** The source version to copy (manifest rows that name one); the current version when undefined. */
+  readonly sourceVersionId?: string | undefined;
   readonly destinationBucket: string;
   readonly destinationKey: string;
   readonly size: number;
@@ -63,14 +65,16 @@ export interface UploadedPart {
 
 /** The S3 operations of a multipart copy (UploadPartCopy). */
 export interface MultipartStore {
-  head(bucket: string, key: string, options?: JobOptions): Promise<ObjectHead>;
+  /** `versionId` reads that version of the source instead of the current one. */
+  head(bucket: string, key: string, options?: JobOptions, versionId?: string): Promise<ObjectHead>;
   /** Tags as an x-amz-tagging string (k=v&k2=v2), "" when none. */
-  tagging(bucket: string, key: string, options?: JobOptions): Promise<string>;
+  tagging(bucket: string, key: string, options?: JobOptions, versionId?: string): Promise<string>;
   /** Starts the upload with the head's headers and metadata (or the options' replacements). */
   createUpload(bucket: string, key: string, head: ObjectHead, tagging: string, options?: JobOptions): Promise<string>;
   copyPart(request: {
     readonly sourceBucket: string;
     readonly sourceKey: string;
+    readonly sourceVersionId?: string | undefined;
     readonly bucket: string;
     readonly key: string;
     readonly uploadId: string;
@@ -154,6 +158,8 @@ export interface ChunkSpan {
 
 export interface KeyFailure {
   readonly key: string;
+  /** The source version the copy was of, when the job named one (manifests). */
+  readonly versionId?: string | undefined;
   readonly size: number;
   readonly etag?: string | undefined;
   readonly error: ErrorInfo;

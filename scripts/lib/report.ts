@@ -2,7 +2,7 @@
  * A job's failed keys as CSV, in the columns of an S3 Batch Operations
  * completion report (Report_CSV_20180820):
  *   Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage
- * - Bucket is the source bucket, VersionId is empty (the current version is copied).
+ * - Bucket is the source bucket; VersionId the version a manifest row named, else empty (the current version).
  * - Key is URL-encoded with encodeURIComponent: UTF-8 percent-encoding of every
  *   byte but A-Z a-z 0-9 - _ . ! ~ * ' ( ), so `/` is %2F, a space %20 and `+`
  *   %2B; decodeURIComponent (or Python's unquote) gives the key back.
@@ -54,7 +54,7 @@ export function failedRow(bucket: string, f: FailedKey): ReportRow {
   return {
     Bucket: bucket,
     Key: reportKey(f.key),
-    VersionId: "",
+    VersionId: f.versionId ?? "",
     TaskStatus: "failed",
     ErrorCode: f.error.code,
     HTTPStatusCode: f.error.status === undefined ? "" : String(f.error.status),

@@ -26,6 +26,7 @@ import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
 import type { PipelineConfig } from "../../lambdas/config.ts";
 import { createCopyHandler } from "../../lambdas/copy/handler.ts";
 import { LocalHaltSignal } from "../../lambdas/core/halt.ts";
+import { batchIdOf } from "../../lambdas/core/ids.ts";
 import { decodeKey } from "../../lambdas/core/keyCodec.ts";
 import { AdaptiveLimiter } from "../../lambdas/core/limiter.ts";
 import { type CopyItem, type CopyTask, copyBody, type JobRef, listBody, parseCopyBody } from "../../lambdas/core/messages.ts";
@@ -137,6 +138,79 @@ describe("copy handler", () => {
       assert.equal(byKey.get("archive/2024/dir/é😀")?.CopySource, "src/in/dir/%C3%A9%F0%9F%98%80");
       assert.equal(byKey.get("archive/2024/ctl\u0001?#&")?.CopySource, "src/in/ctl%01%3F%23%26");
       assert.ok(copyCalls(s3Mock).every((c) => c.Bucket === "dst" && c.MetadataDirective === "COPY"));
+    });
+  });
+
+  describe("copying a named version", () => {
+    it("copies the version a manifest row named, by CopyObject and by parts, and reports it with a failure", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      const MiB = 1024 ** 2;
+      s3Mock.on(CopyObjectCommand, { Key: "small" }).resolves({});
+      s3Mock.on(CopyObjectCommand, { Key: "denied" }).rejects(s3Error("AccessDenied", 403));
+      s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 12 * MiB, ETag: '"big-2"', Metadata: {} });
+      s3Mock.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+      s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: "up-v" });
+      s3Mock
+        .on(UploadPartCopyCommand)
+        .callsFake(async (input: { PartNumber?: number }) => ({ CopyPartResult: { ETag: `"p${input.PartNumber}"` } }));
+      s3Mock.on(CompleteMultipartUploadCommand).resolves({});
+      const job = { ...testJob(), options: { multipartThreshold: 8 * MiB, partSize: 5 * MiB } };
+      const body = copyBody(
+        copyTask(job, [
+          { key: "small", size: 3, etag: '"s"', versionId: "v1.small+/=" },
+          { key: "big", size: 12 * MiB, etag: '"big-2"', versionId: "v2big" },
+          { key: "denied", size: 3, versionId: "v3" },
+          { key: "current", size: 3 },
+        ]),
+      );
+      s3Mock.on(CopyObjectCommand, { Key: "current" }).resolves({});
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(body)), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      const sources = new Map(copyCalls(s3Mock).map((c) => [c.Key, c.CopySource]));
+      assert.equal(sources.get("small"), "src/small?versionId=v1.small%2B%2F%3D");
+      assert.equal(sources.get("denied"), "src/denied?versionId=v3");
+      assert.equal(sources.get("current"), "src/current", "no version named: the current one");
+      assert.deepEqual(
+        s3Mock.commandCalls(HeadObjectCommand).map((c) => c.args[0].input.VersionId),
+        ["v2big"],
+      );
+      assert.deepEqual(
+        s3Mock.commandCalls(GetObjectTaggingCommand).map((c) => c.args[0].input.VersionId),
+        ["v2big"],
+      );
+      const parts = s3Mock.commandCalls(UploadPartCopyCommand).map((c) => c.args[0].input.CopySource);
+      assert.deepEqual(parts, ["src/big?versionId=v2big", "src/big?versionId=v2big", "src/big?versionId=v2big"]);
+      const dlq = sentTo(sqsMock, QUEUE_URLS.copyDlq).map((m) => parseJsonObject(m.body));
+      assert.deepEqual(
+        dlq.map((r) => [r.key, r.versionId]),
+        [["denied", "v3"]],
+      );
+      assert.deepEqual(parseCopyBody(String(dlq.length > 0 ? sentTo(sqsMock, QUEUE_URLS.copyDlq)[0]?.body : "")).items, [
+        { key: "denied", size: 3, etag: undefined, versionId: "v3" },
+      ]);
+      assert.deepEqual(
+        ledger.batchRecords.flatMap((o) => o.failed.map((f) => [f.key, f.versionId])),
+        [["denied", "v3"]],
+      );
+    });
+
+    it("keeps a version id through the wire form and gives it a batch id of its own", () => {
+      // Prepare
+      const job = testJob();
+      const plain = copyTask(job, [{ key: "k", size: 1 }]);
+      const versioned = copyTask(job, [{ key: "k", size: 1, versionId: "abc" }]);
+
+      // Act
+      const parsed = parseCopyBody(copyBody(versioned));
+
+      // Assess
+      assert.deepEqual(parsed.items, [{ key: "k", size: 1, etag: undefined, versionId: "abc" }]);
+      assert.notEqual(batchIdOf(job.id, plain.items, 0), batchIdOf(job.id, versioned.items, 0));
     });
   });
 

@@ -126,6 +126,40 @@ describe("list handler on manifest chunks", () => {
       assert.equal(ledger.summary().listed, 3);
     });
 
+    it("carries the version a row names to the copier, HEADing that version, so one key at two versions is two copies", async () => {
+      // Prepare
+      const csv = Buffer.from(["src,k,v1", "src,k,v2", "src,plain", ""].join("\n"));
+      const { s3Mock, sqsMock, handler } = setup({ "keys.csv": csv });
+      s3Mock
+        .on(HeadObjectCommand)
+        .callsFake((input: { Key?: string; VersionId?: string }) => ({ ContentLength: 5, ETag: `"e-${input.VersionId ?? "current"}"` }));
+
+      // Act
+      const result = await handler(
+        sqsEvent(sqsRecord(listBody(chunkTask(testJob(), { key: "keys.csv", end: csv.length })))),
+        fakeContext(),
+      );
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.deepEqual(
+        s3Mock.commandCalls(HeadObjectCommand).map((c) => [c.args[0].input.Key, c.args[0].input.VersionId]),
+        [
+          ["k", "v1"],
+          ["k", "v2"],
+          ["plain", undefined],
+        ],
+      );
+      assert.deepEqual(
+        copyItems(sqsMock).map((i) => [i.key, i.versionId, i.etag]),
+        [
+          ["k", "v1", '"e-v1"'],
+          ["k", "v2", '"e-v2"'],
+          ["plain", undefined, '"e-current"'],
+        ],
+      );
+    });
+
     it("skips rows the job's include and exclude patterns leave out, without a HEAD, and HEADs as requester when the job pays", async () => {
       // Prepare
       const csv = Buffer.from("src,logs/a.log\nsrc,logs/b.tmp\nsrc,img/c.png\n");
