@@ -63,6 +63,11 @@ export class BucketSet {
   }
 
   /** Read objects (for the copy source): GetObject and its tagging and versions, and decrypt with the key. */
+  /** HEAD of objects only (s3:GetObject covers it): what a sync needs of the destination to confirm a copy by parts. */
+  public grantHeadObjects(role: iam.IRole): void {
+    this.grantObjects(role, ["s3:GetObject"]);
+  }
+
   public grantReadObjects(role: iam.IRole): void {
     this.grantObjects(role, ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion"]);
     if (this.kmsKeyArn !== undefined) this.grantKey(role, ["kms:Decrypt"]);

@@ -117,6 +117,9 @@ export class S3FanoutStack extends Stack {
     this.sources.grantList(this.lister.role);
     // HEAD for manifest rows that carry no size, and reading a manifest kept in a source bucket.
     this.sources.grantReadObjects(this.lister.role);
+    // Sync jobs merge-join the destination's listing, and HEAD copies by parts to read the source ETag they record.
+    this.destinations.grantList(this.lister.role);
+    this.destinations.grantHeadObjects(this.lister.role);
     this.listWork.queue.grantSendMessages(this.lister.role);
     this.listWork.deadLetterQueue.grantSendMessages(this.lister.role);
     this.copyWork.queue.grantSendMessages(this.lister.role);

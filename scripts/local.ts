@@ -12,13 +12,15 @@ import {
 } from "./lib/cli.ts";
 import { MANIFEST_FLAGS, MANIFEST_USAGE, manifestFromArgs } from "./lib/operator.ts";
 import { jobProgress } from "./lib/progress.ts";
-import { formatS3Url, parseJobLocations } from "./lib/s3url.ts";
+import { formatS3Url, parseJobLocations, parseS3Url } from "./lib/s3url.ts";
 import { runLocalJob } from "./local/job.ts";
 
 const USAGE = `usage: npm run local -- --source s3://BUCKET[/PREFIX] --dest s3://BUCKET[/PREFIX] [--manifest URL] [--endpoint URL] [--json]
   --source URL            what to copy (every key under the prefix)
   --dest URL              where to; the source prefix is replaced by this prefix
 ${MANIFEST_USAGE}
+  --ledger URL            where the job's ledger goes (default: on a custom endpoint a bucket
+                          s3-fanout-ledger, created; on AWS s3://DEST-BUCKET/.s3-fanout/ if outside the selection)
   --endpoint URL          S3/SQS endpoint (default: AWS_ENDPOINT_URL, else AWS)
   --region REGION         (default: AWS_REGION, else us-east-1)
   --list-concurrency N    concurrent list invocations (default 4)
@@ -37,6 +39,7 @@ async function main(): Promise<number> {
     ...MANIFEST_FLAGS,
     source: { type: "string" },
     dest: { type: "string" },
+    ledger: { type: "string" },
     endpoint: { type: "string" },
     region: { type: "string" },
     "list-concurrency": { type: "string" },
@@ -55,6 +58,7 @@ async function main(): Promise<number> {
   }
   const { source, destination } = parseJobLocations(args);
   const manifest = manifestFromArgs(args);
+  const ledger = args.ledger === undefined ? undefined : parseS3Url(args.ledger, "--ledger");
   const endpoint = endpointUrl(args.endpoint);
   const progress = jobProgress(!args.quiet);
   // Ctrl-C halts the job as `halt` does on AWS: running invocations stop before their next copy or enqueue.
@@ -71,6 +75,7 @@ async function main(): Promise<number> {
     manifest,
     source,
     destination,
+    ledger,
     endpoint,
     region: args.region,
     listConcurrency: positiveInt(args["list-concurrency"], "list-concurrency", 4),
@@ -95,6 +100,7 @@ async function main(): Promise<number> {
       `not proven complete: ${result.pendingBatches} batch(es) without an outcome, ${manifest ? "manifest chunks" : "ranges"} covered: ${result.rangesCovered}\n`,
     );
   for (const url of result.keptQueues) process.stderr.write(`kept DLQ with messages: ${url}\n`);
+  process.stderr.write(`ledger: ${formatS3Url(result.ledger)}\n`);
   if (args.json) {
     process.stdout.write(
       `${JSON.stringify({
@@ -110,6 +116,7 @@ async function main(): Promise<number> {
         seconds: Number(result.seconds.toFixed(3)),
         ranges: result.ranges,
         dlq: result.dlq,
+        ledger: formatS3Url(result.ledger),
       })}\n`,
     );
   }

@@ -4,6 +4,7 @@
  *   halt.json              the halt marker (halt)
  *   portions/<id>.json     one finished stretch of a listing range, with the batches it emitted
  *   batches/<batchId>.json one copy batch's outcome
+ *   batches/set-<id>.json  the outcomes one copy invocation settled ({ outcomes: [...] }): one PUT per invocation
  * Writes are idempotent: an object's name is derived from the record's identity.
  */
 
@@ -12,7 +13,7 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCom
 import { type JobSpec, parseJobSpec } from "../core/jobSpec.ts";
 import { asciiJson } from "../core/messages.ts";
 import type { BatchOutcome, Ledger, PortionRecord } from "../core/ports.ts";
-import { errorInfo } from "../core/retry.ts";
+import { errorInfo, retrying } from "../core/retry.ts";
 
 export interface JobRecords {
   readonly portions: PortionRecord[];
@@ -43,6 +44,27 @@ export class S3Ledger implements Ledger {
 
   async recordBatch(outcome: BatchOutcome): Promise<void> {
     await this.put(`${this.jobPrefix(outcome.jobId)}batches/${outcome.batchId}.json`, outcome);
+  }
+
+  /** One object per job among the outcomes, named by their batch ids, so a repeat of the same set overwrites. */
+  async recordBatches(outcomes: readonly BatchOutcome[]): Promise<void> {
+    const byJob = new Map<string, BatchOutcome[]>();
+    for (const o of outcomes) byJob.set(o.jobId, [...(byJob.get(o.jobId) ?? []), o]);
+    await Promise.all(
+      [...byJob].map(async ([jobId, set]) => {
+        if (set.length === 1 && set[0]) return this.recordBatch(set[0]);
+        const id = createHash("sha256")
+          .update(
+            set
+              .map((o) => o.batchId)
+              .sort()
+              .join("\0"),
+          )
+          .digest("base64url")
+          .slice(0, 22);
+        await this.put(`${this.jobPrefix(jobId)}batches/set-${id}.json`, { outcomes: set });
+      }),
+    );
   }
 
   async writeSpec(spec: JobSpec): Promise<void> {
@@ -76,7 +98,9 @@ export class S3Ledger implements Ledger {
     const objects: { key: string; etag: string }[] = [];
     let token: string | undefined;
     do {
-      const out = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token }));
+      const out = await retrying(() =>
+        this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token })),
+      );
       for (const c of out.Contents ?? []) if (c.Key && c.ETag) objects.push({ key: c.Key, etag: c.ETag });
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
@@ -91,10 +115,7 @@ export class S3Ledger implements Ledger {
         if (!o) break;
         const value = await this.readCached(o.key, o.etag);
         if (o.key.startsWith(`${base}portions/`)) portions.push(value as PortionRecord);
-        else {
-          const outcome = value as BatchOutcome;
-          outcomes.set(outcome.batchId, outcome);
-        }
+        else for (const outcome of outcomesOf(value)) outcomes.set(outcome.batchId, outcome);
       }
     };
     await Promise.all(Array.from({ length: 32 }, worker));
@@ -112,8 +133,11 @@ export class S3Ledger implements Ledger {
 
   private async getText(key: string): Promise<string | undefined> {
     try {
-      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return (await out.Body?.transformToString("utf-8")) ?? "";
+      // The body is read inside the retry: a connection cut mid-body is retried too.
+      return await retrying(async () => {
+        const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+        return (await out.Body?.transformToString("utf-8")) ?? "";
+      });
     } catch (err) {
       const info = errorInfo(err);
       if (info.status === 404 || info.code === "NoSuchKey") return undefined;
@@ -122,6 +146,16 @@ export class S3Ledger implements Ledger {
   }
 
   private async put(key: string, value: unknown): Promise<void> {
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: asciiJson(value), ContentType: "application/json" }));
+    const body = asciiJson(value);
+    await retrying(() =>
+      this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: "application/json" })),
+    );
   }
+}
+
+/** A batches/ record holds one outcome, or (set-*.json) the outcomes of one invocation. */
+function outcomesOf(value: unknown): readonly BatchOutcome[] {
+  if (typeof value === "object" && value !== null && "outcomes" in value && Array.isArray(value.outcomes))
+    return value.outcomes as BatchOutcome[];
+  return [value as BatchOutcome];
 }

@@ -6,9 +6,10 @@
  */
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
-import { type CopyEvent, copyTasks } from "../core/copier.ts";
+import { type CopierDeps, type CopyEvent, copyTasks } from "../core/copier.ts";
+import { MalformedMessageError } from "../core/errors.ts";
 import { AdaptiveLimiter } from "../core/limiter.ts";
-import { parseCopyBody } from "../core/messages.ts";
+import { type CopyTask, parseCopyBody } from "../core/messages.ts";
 import type { PipelineDeps } from "../deps.ts";
 import { type SqsBatchHandler, sqsBatchHandler } from "../sqsBatch.ts";
 
@@ -31,39 +32,68 @@ function recordMetrics(metrics: Metrics, e: CopyEvent): void {
 export function createCopyHandler(deps: CopyHandlerDeps): SqsBatchHandler {
   const { config, logger } = deps;
   const limiter = deps.limiter ?? new AdaptiveLimiter({ max: config.copyConcurrency });
-  return (event, context: Context) =>
-    sqsBatchHandler({
+  return (event, context: Context) => {
+    // Every record's keys are copied together, under one limiter, and their outcomes recorded in one
+    // ledger write; each record then stands or falls on its own result.
+    const tasks = new Map<string, CopyTask>();
+    for (const record of event.Records) {
+      const task = tryParse(record.body);
+      if (task !== undefined) tasks.set(record.messageId, task);
+    }
+    const order = [...tasks.keys()];
+    let run: Promise<(Error | undefined)[]> | undefined;
+    const results = () => {
+      run ??= copyTasks([...tasks.values()], copierDeps(deps, limiter, context));
+      return run;
+    };
+    return sqsBatchHandler({
       parse: parseCopyBody,
       sink: deps.sink,
       dlq: "copyDlq",
       logger,
-      handle: async (task, record) => {
-        const [error] = await copyTasks([task], {
-          store: deps.store,
-          sink: deps.sink,
-          ledger: deps.ledger,
-          halt: deps.halt,
-          multipart: deps.multipart,
-          partConcurrency: config.partConcurrency,
-          limiter,
-          policy: config.copyPolicy,
-          limits: config.limits,
-          remainingMs: () => context.getRemainingTimeInMillis(),
-          safetyMs: config.copySafetyMs,
-          onEvent: (e) => {
-            if (deps.metrics) recordMetrics(deps.metrics, e);
-            if (e.kind === "settled") return;
-            logger.warn(e.kind === "retry" ? "copy retry" : "copy failed", {
-              messageId: record.messageId,
-              jobId: task.job.id,
-              batchId: task.batchId,
-              key: e.key,
-              errorClass: e.errorClass,
-              error: e.error,
-            });
-          },
-        });
+      handle: async (_task, record) => {
+        const error = (await results())[order.indexOf(record.messageId)];
         if (error) throw error;
       },
     })(event, context).finally(() => deps.metrics?.publishStoredMetrics());
+  };
+}
+
+/** The task of a body, or undefined for poison (the batch handler parks it). */
+function tryParse(body: string): CopyTask | undefined {
+  try {
+    return parseCopyBody(body);
+  } catch (err) {
+    if (err instanceof MalformedMessageError) return undefined;
+    throw err;
+  }
+}
+
+function copierDeps(deps: CopyHandlerDeps, limiter: AdaptiveLimiter, context: Context): CopierDeps {
+  const { config, logger } = deps;
+  return {
+    store: deps.store,
+    sink: deps.sink,
+    ledger: deps.ledger,
+    halt: deps.halt,
+    multipart: deps.multipart,
+    partConcurrency: config.partConcurrency,
+    limiter,
+    policy: config.copyPolicy,
+    limits: config.limits,
+    remainingMs: () => context.getRemainingTimeInMillis(),
+    safetyMs: config.copySafetyMs,
+    onEvent: (e) => {
+      if (deps.metrics) recordMetrics(deps.metrics, e);
+      if (e.kind === "settled") return;
+      logger.warn(e.kind === "retry" ? "copy retry" : "copy failed", {
+        requestId: context.awsRequestId,
+        jobId: e.jobId,
+        batchId: e.batchId,
+        key: e.key,
+        errorClass: e.errorClass,
+        error: e.error,
+      });
+    },
+  };
 }

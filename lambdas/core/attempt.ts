@@ -2,6 +2,8 @@
  * One S3 request made the copier's way: in a limiter slot, after a halt
  * check, retried with backoff and jitter while the error is transient and
  * time remains. Shared by CopyObject and every step of a copy by parts.
+ * Every outcome is reported to the limiter with its slot; a throttled try
+ * keeps its slot through its backoff, so SlowDowns also slow the rate.
  */
 import type { HaltSignal } from "./halt.ts";
 import type { AdaptiveLimiter } from "./limiter.ts";
@@ -30,21 +32,29 @@ export interface AttemptDeps {
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function attempt<T>(jobId: string, deps: AttemptDeps, request: () => Promise<T>): Promise<Attempt<T>> {
+  const sleep = deps.sleep ?? defaultSleep;
   let last: Attempt<T> = { status: "deferred" };
   for (let tryNo = 0; tryNo < deps.tries; tryNo++) {
     if (deps.remainingMs() < deps.safetyMs) return last;
-    const outcome = await deps.limiter.run(async (): Promise<Attempt<T>> => {
+    const outcome = await deps.limiter.run(async (slot): Promise<Attempt<T>> => {
       // Checked in the slot, right before the request: after halt returns, no copy starts.
       if (await deps.halt.isHalted(jobId)) return { status: "halted" };
       try {
         const value = await request();
-        deps.limiter.onSuccess();
+        deps.limiter.onSuccess(slot);
         return { status: "ok", value };
       } catch (err) {
         const error = errorInfo(err);
         const errorClass = classifyError(error);
-        if (errorClass === "throttle") deps.limiter.onThrottle();
         if (errorClass === "vanished") return { status: "vanished" };
+        if (errorClass === "throttle") {
+          deps.limiter.onThrottle(slot);
+          // The slot rests through the backoff before it is handed on (this key's next try
+          // included): S3 answers SlowDown at once, and a slot freed at once would only send
+          // another key into the same answer, however low the limit.
+          const delay = backoffDelay(tryNo, deps.backoff, deps.random);
+          if (deps.remainingMs() - delay > deps.safetyMs) await sleep(delay);
+        }
         return { status: "failed", error, errorClass };
       }
     });
@@ -52,8 +62,9 @@ export async function attempt<T>(jobId: string, deps: AttemptDeps, request: () =
     if (await deps.halt.isHalted(jobId)) return { status: "halted" };
     last = outcome;
     deps.onRetry?.(outcome.error, outcome.errorClass, tryNo + 1);
+    if (outcome.errorClass === "throttle") continue; // it has rested through its backoff in the slot
     const delay = backoffDelay(tryNo, deps.backoff, deps.random);
-    if (tryNo + 1 < deps.tries && deps.remainingMs() - delay > deps.safetyMs) await (deps.sleep ?? defaultSleep)(delay);
+    if (tryNo + 1 < deps.tries && deps.remainingMs() - delay > deps.safetyMs) await sleep(delay);
   }
   return last;
 }

@@ -48,8 +48,23 @@ export interface CopierDeps {
 }
 
 export type CopyEvent =
-  | { readonly kind: "retry"; readonly key: string; readonly error: ErrorInfo; readonly errorClass: ErrorClass; readonly attempt: number }
-  | { readonly kind: "failed"; readonly key: string; readonly error: ErrorInfo; readonly errorClass: ErrorClass }
+  | {
+      readonly kind: "retry";
+      readonly jobId: string;
+      readonly batchId: string;
+      readonly key: string;
+      readonly error: ErrorInfo;
+      readonly errorClass: ErrorClass;
+      readonly attempt: number;
+    }
+  | {
+      readonly kind: "failed";
+      readonly jobId: string;
+      readonly batchId: string;
+      readonly key: string;
+      readonly error: ErrorInfo;
+      readonly errorClass: ErrorClass;
+    }
   | {
       readonly kind: "settled";
       readonly batchId: string;
@@ -79,16 +94,44 @@ const _defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(
  */
 export async function copyTasks(tasks: readonly CopyTask[], deps: CopierDeps): Promise<(Error | undefined)[]> {
   const results = await Promise.all(tasks.map((task) => Promise.all(task.items.map((item) => copyItem(task, item, deps)))));
-  return Promise.all(
+  const settled = await Promise.all(
     tasks.map(async (task, i) => {
       try {
-        await settle(task, results[i] ?? [], deps);
-        return undefined;
+        return { outcome: await settle(task, results[i] ?? [], deps) };
       } catch (err) {
-        return err instanceof Error ? err : new Error(String(err));
+        return { error: asError(err) };
       }
     }),
   );
+  // One ledger write for every batch this invocation settled: a PUT per invocation, not per batch.
+  const outcomes = settled.flatMap((s) => (s.outcome === undefined ? [] : [s.outcome]));
+  let unrecorded: Error | undefined;
+  if (outcomes.length > 0) {
+    try {
+      await deps.ledger.recordBatches(outcomes);
+    } catch (err) {
+      unrecorded = asError(err);
+    }
+  }
+  if (unrecorded === undefined) for (const o of outcomes) deps.onEvent?.(settledEvent(o));
+  return settled.map((s) => s.error ?? unrecorded);
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function settledEvent(o: BatchOutcome): CopyEvent {
+  return {
+    kind: "settled",
+    batchId: o.batchId,
+    copied: o.copied,
+    bytes: o.copiedBytes,
+    vanished: o.vanished.length,
+    failed: o.failed.length,
+    requeued: o.children.reduce((n, c) => n + c.keys, 0),
+    halted: o.halted ?? 0,
+  };
 }
 
 async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promise<ItemResult> {
@@ -107,7 +150,8 @@ async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promi
     safetyMs: deps.safetyMs,
     sleep: deps.sleep,
     random: deps.random,
-    onRetry: (error, errorClass, n) => deps.onEvent?.({ kind: "retry", key: item.key, error, errorClass, attempt: n }),
+    onRetry: (error, errorClass, n) =>
+      deps.onEvent?.({ kind: "retry", jobId: task.job.id, batchId: task.batchId, key: item.key, error, errorClass, attempt: n }),
   };
   const options = resolveJobOptions(task.job.options);
   if (needsMultipart(item.size, { threshold: options.multipartThreshold }, item.etag)) {
@@ -168,8 +212,8 @@ function resumed(item: CopyItem, resume: Resume | undefined): CopyItem {
   return { ...rest, etag: resume.etag ?? item.etag, uploadId: resume.uploadId };
 }
 
-/** Sends retries and DLQ records, then records the outcome: only then may the message go. */
-async function settle(task: CopyTask, results: readonly ItemResult[], deps: CopierDeps): Promise<void> {
+/** Sends retries and DLQ records and returns the outcome; once it is recorded the message may go. */
+async function settle(task: CopyTask, results: readonly ItemResult[], deps: CopierDeps): Promise<BatchOutcome> {
   let copied = 0;
   let copiedBytes = 0;
   const copiedKeys: string[] = [];
@@ -226,19 +270,27 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
   if (failed.length > 0) {
     const records = failed.map((f) => ({ body: failureBody(task.job, task.batchId, f, f.attempts, f.error) }));
     await deps.sink.send("copyDlq", records);
-    for (const f of failed) deps.onEvent?.({ kind: "failed", key: f.key, error: f.error, errorClass: classifyError(f.error) });
+    for (const f of failed)
+      deps.onEvent?.({
+        kind: "failed",
+        jobId: task.job.id,
+        batchId: task.batchId,
+        key: f.key,
+        error: f.error,
+        errorClass: classifyError(f.error),
+      });
   }
-  const outcome: BatchOutcome = { jobId: task.job.id, batchId: task.batchId, copied, copiedBytes, vanished, failed, halted, children };
-  // A redriven batch names its copied keys: the ledger moves them out of the failures it recovers.
-  await deps.ledger.recordBatch(task.redriveOf === undefined ? outcome : { ...outcome, redriveOf: task.redriveOf, copiedKeys });
-  deps.onEvent?.({
-    kind: "settled",
+  const outcome: BatchOutcome = {
+    jobId: task.job.id,
     batchId: task.batchId,
     copied,
-    bytes: copiedBytes,
-    vanished: vanished.length,
-    failed: failed.length,
-    requeued: retry.length + deferred.length,
+    copiedBytes,
+    vanished,
+    failed,
     halted,
-  });
+    children,
+    copiedKeys,
+  };
+  // A redriven batch's copied keys are matched to the failures it recovers.
+  return task.redriveOf === undefined ? outcome : { ...outcome, redriveOf: task.redriveOf };
 }

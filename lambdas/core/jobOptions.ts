@@ -29,6 +29,8 @@ export const CANNED_ACLS = [
 export const CHECKSUM_ALGORITHMS = ["CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"] as const;
 
 export const JobOptionsSchema = v.object({
+  /** Copy only keys that differ from the destination (merge-joined listings; same size and ETag is identical). */
+  sync: v.optional(v.boolean()),
   /** Objects larger than this are copied by parts. */
   multipartThreshold: v.optional(Bytes),
   /** Bytes per part. */

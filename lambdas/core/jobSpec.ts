@@ -11,7 +11,8 @@ export const JobSpecSchema = v.object({
   id: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/)),
   source: LocationSchema,
   destination: LocationSchema,
-  mode: v.picklist(["copy"]),
+  /** sync: only keys that differ from the destination are copied. */
+  mode: v.picklist(["copy", "sync"]),
   createdAt: v.string(),
   /** Listing ranges seeded, or for a manifest job its chunks. */
   ranges: v.pipe(v.number(), v.integer(), v.minValue(1)),

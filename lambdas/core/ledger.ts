@@ -159,6 +159,10 @@ export class InMemoryLedger implements Ledger {
     this.outcomes.set(outcome.batchId, outcome);
   }
 
+  async recordBatches(outcomes: readonly BatchOutcome[]): Promise<void> {
+    for (const o of outcomes) await this.recordBatch(o);
+  }
+
   summary(): JobSummary {
     return summarize([...this.portions.values()], this.outcomes);
   }

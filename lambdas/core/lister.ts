@@ -8,8 +8,9 @@ import { type BatchLimits, packCopyBatches } from "./batching.ts";
 import type { HaltSignal } from "./halt.ts";
 import { keyFilter } from "./jobOptions.ts";
 import { type ListTask, listBody } from "./messages.ts";
-import type { BatchRef, Ledger, ListedObject, ListPage, MessageSink, ObjectStore } from "./ports.ts";
+import type { BatchRef, Ledger, ListedObject, ListPage, MessageSink, ObjectHeads, ObjectStore } from "./ports.ts";
 import { isPastEnd, type KeyRange, rangeContains, splitPointsAfter, splitRange } from "./ranges.ts";
+import { DestinationCursor, partitionIdentical, type SyncDeps } from "./sync.ts";
 
 /** What every kind of listing (key ranges, manifests) needs to emit work and hand itself on. */
 export interface ListingDeps {
@@ -29,7 +30,14 @@ export interface ListerDeps extends ListingDeps {
   readonly store: ObjectStore;
   /** A range whose page comes back full is split into up to this many more ranges (0: never). @default 8 */
   readonly splitParts: number;
+  /** Sync jobs HEAD a destination object whose multipart ETag cannot be compared by listing. */
+  readonly heads?: ObjectHeads | undefined;
+  /** A finished stretch is recorded at least every this many pages, so no record grows without bound. @default 10 */
+  readonly portionPages?: number | undefined;
 }
+
+/** Pages per portion record by default: 10,000 keys, a record of a few hundred KiB at most. */
+export const DEFAULT_PORTION_PAGES = 10;
 
 export interface ListResult {
   readonly listed: number;
@@ -49,17 +57,32 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
   let splits = 0;
   let token = task.token;
   let startAfter = range.startAfter;
-  let listed = 0;
-  let skipped = 0;
+  let total = 0;
   let pages = 0;
+  let batches = 0;
   const selects = keyFilter(job.options, job.source.prefix);
-  const emitted: BatchRef[] = [];
+  const portionPages = deps.portionPages ?? DEFAULT_PORTION_PAGES;
+  const sync = job.options?.sync === true ? syncCursor(task, deps) : undefined;
+  /** What the current portion (range.startAfter, startAfter] holds so far. */
+  let portion = emptyPortion();
+  let portionStartPage = 0;
+  const stopped = () => ({ listed: total, pages, batches, halted: true });
+  const record = (stretch: KeyRange, continued: boolean) =>
+    deps.ledger.recordPortion({
+      jobId: job.id,
+      range: stretch,
+      listed: portion.listed,
+      skipped: portion.skipped,
+      batches: portion.emitted,
+      continued,
+      ...(sync === undefined ? {} : { identical: portion.identical }),
+    });
 
   for (;;) {
-    if (await deps.halt.isHalted(job.id)) return { listed, pages, batches: emitted.length, halted: true };
+    if (await deps.halt.isHalted(job.id)) return stopped();
     const page = await listPage(deps, job.source.bucket, job.source.prefix, startAfter, token);
     pages++;
-    const inRange: ListedObject[] = [];
+    let inRange: ListedObject[] = [];
     let pastEnd = false;
     for (const o of page.objects) {
       if (isPastEnd(range, o.key)) {
@@ -68,19 +91,29 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
       }
       if (!rangeContains(range, o.key) || !o.key.startsWith(job.source.prefix)) continue;
       if (selects(o.key)) inRange.push(o);
-      else skipped++; // left out by the job's include/exclude patterns
+      else portion.skipped++; // left out by the job's include/exclude patterns
+    }
+    if (sync !== undefined && inRange.length > 0) {
+      const { toCopy, identical } = await partitionIdentical(inRange, sync.cursor, sync.deps, sync.destination);
+      portion.listed += identical.length;
+      portion.skipped += identical.length;
+      portion.identical.push(...identical);
+      total += identical.length;
+      inRange = toCopy;
     }
     if (inRange.length > 0) {
-      if (await deps.halt.isHalted(job.id)) return { listed, pages, batches: emitted.length, halted: true };
-      const batches = packCopyBatches(job, inRange, deps.limits);
-      await deps.sink.send("copy", batches);
-      for (const b of batches) emitted.push({ batchId: b.batchId, keys: b.keys, bytes: b.bytes });
-      listed += inRange.length;
+      if (await deps.halt.isHalted(job.id)) return stopped();
+      const packed = packCopyBatches(job, inRange, deps.limits);
+      await deps.sink.send("copy", packed);
+      for (const b of packed) portion.emitted.push({ batchId: b.batchId, keys: b.keys, bytes: b.bytes });
+      batches += packed.length;
+      portion.listed += inRange.length;
+      total += inRange.length;
     }
     const last = page.objects.at(-1);
     if (pastEnd || page.nextToken === undefined) {
-      await deps.ledger.recordPortion({ jobId: job.id, range, listed, skipped, batches: emitted, continued: false });
-      return { listed, pages, batches: emitted.length, splits };
+      await record(range, false);
+      return { listed: total, pages, batches, splits };
     }
     if (last !== undefined) startAfter = last.key;
     token = page.nextToken;
@@ -91,7 +124,7 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
     if (fresh && deps.splitParts > 0 && first !== undefined && last !== undefined && page.objects.length >= deps.pageSize) {
       const points = splitPointsAfter(first.key, last.key, range.endAt, job.source.prefix, deps.splitParts);
       if (points.length > 0) {
-        if (await deps.halt.isHalted(job.id)) return { listed, pages, batches: emitted.length, halted: true };
+        if (await deps.halt.isHalted(job.id)) return stopped();
         const [, ...others] = splitRange({ startAfter, endAt: range.endAt }, points);
         await deps.sink.send(
           "list",
@@ -102,17 +135,36 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
       }
     }
     if (deps.remainingMs() < deps.safetyMs) {
-      if (await deps.halt.isHalted(job.id)) return { listed, pages, batches: emitted.length, halted: true };
+      if (await deps.halt.isHalted(job.id)) return stopped();
       const rest: KeyRange = { startAfter, endAt: range.endAt };
       await deps.sink.send("list", [{ body: listBody({ job, range: rest, token, hop: task.hop + 1 }) }]);
       // Pages of no keys (e.g. over delete markers) move the token, not the key: no portion is finished yet.
-      if (startAfter !== range.startAfter) {
-        const done: KeyRange = { startAfter: range.startAfter, endAt: startAfter };
-        await deps.ledger.recordPortion({ jobId: job.id, range: done, listed, skipped, batches: emitted, continued: true });
-      }
-      return { listed, pages, batches: emitted.length, continuedFrom: startAfter, splits };
+      if (startAfter !== range.startAfter) await record({ startAfter: range.startAfter, endAt: startAfter }, true);
+      return { listed: total, pages, batches, continuedFrom: startAfter, splits };
+    }
+    if (pages - portionStartPage >= portionPages && startAfter !== range.startAfter) {
+      // A long listing records what it finished as it goes: records stay small, and a crash loses less.
+      await record({ startAfter: range.startAfter, endAt: startAfter }, true);
+      range = { startAfter, endAt: range.endAt };
+      portion = emptyPortion();
+      portionStartPage = pages;
     }
   }
+}
+
+function emptyPortion() {
+  return { listed: 0, skipped: 0, emitted: [] as BatchRef[], identical: [] as string[] };
+}
+
+/** The destination listing a sync job reads in step with its source. */
+function syncCursor(task: ListTask, deps: ListerDeps) {
+  const { source, destination } = task.job;
+  const syncDeps: SyncDeps = { store: deps.store, heads: deps.heads, pageSize: deps.pageSize };
+  return {
+    deps: syncDeps,
+    cursor: new DestinationCursor(syncDeps, destination.bucket, destination.prefix, source.prefix, task.range.startAfter),
+    destination: { bucket: destination.bucket, key: (k: string) => destination.prefix + k.slice(source.prefix.length) },
+  };
 }
 
 /** Pages by token when there is one; a token S3 refuses falls back to StartAfter. */

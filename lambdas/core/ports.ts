@@ -140,8 +140,14 @@ export interface PortionRecord {
    * portions by range keep one record per stretch.
    */
   readonly chunk?: ChunkSpan | undefined;
-  /** Manifest rows not copied on purpose: another bucket, outside the source prefix, delete markers, older versions. */
+  /**
+   * Keys not copied on purpose: left out by the job's patterns, identical in
+   * the destination (sync), or (manifests) rows of another bucket, outside the
+   * source prefix, delete markers, older versions.
+   */
   readonly skipped?: number | undefined;
+  /** The keys a sync found identical in the destination (counted in `skipped`), each named. */
+  readonly identical?: readonly string[] | undefined;
 }
 
 /** Which rows of which seeded manifest chunk a portion handled. */
@@ -183,7 +189,11 @@ export interface BatchOutcome {
    * not reachable from any listing portion. @default undefined
    */
   readonly redriveOf?: string | undefined;
-  /** Keys copied, recorded by redriven batches only, to match them to the earlier failures. @default undefined */
+  /**
+   * The keys copied: the per-key record of what succeeded (report --all), and
+   * how a redriven batch's copies are matched to the earlier failures.
+   * Absent in records written before it was kept. @default undefined
+   */
   readonly copiedKeys?: readonly string[] | undefined;
 }
 
@@ -191,4 +201,6 @@ export interface BatchOutcome {
 export interface Ledger {
   recordPortion(record: PortionRecord): Promise<void>;
   recordBatch(outcome: BatchOutcome): Promise<void>;
+  /** Several outcomes in as few writes as the ledger can: a copy invocation records its batches at once. */
+  recordBatches(outcomes: readonly BatchOutcome[]): Promise<void>;
 }

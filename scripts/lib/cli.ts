@@ -60,6 +60,7 @@ export async function runCommand(main: () => Promise<number>): Promise<void> {
 
 /** The job options every job-starting command takes (local, kickoff). */
 export const JOB_OPTION_FLAGS = {
+  sync: { type: "boolean" },
   "multipart-threshold": { type: "string" },
   "part-size": { type: "string" },
   include: { type: "string", multiple: true },
@@ -77,7 +78,8 @@ export const JOB_OPTION_FLAGS = {
   "dest-region": { type: "string" },
 } as const;
 
-export const JOB_OPTION_USAGE = `  --multipart-threshold SIZE  copy objects above SIZE by parts (default 64MiB; always above 5GiB)
+export const JOB_OPTION_USAGE = `  --sync                      copy only keys missing or different in the destination (same size and ETag: skipped)
+  --multipart-threshold SIZE  copy objects above SIZE by parts (default 64MiB; always above 5GiB)
   --part-size SIZE            bytes per part, 5MiB-5GiB (default 64MiB; grown to fit 10,000 parts)
   --include GLOB              copy only keys (below the source prefix) matching GLOB; repeatable
   --exclude GLOB              skip keys matching GLOB; repeatable (* within a segment, ** across, ? one char)
@@ -103,6 +105,7 @@ type JobOptionArgs = {
 
 export function jobOptionsFromArgs(args: JobOptionArgs): JobOptions | undefined {
   const raw: Record<string, unknown> = {
+    sync: args.sync,
     include: args.include,
     exclude: args.exclude,
     storageClass: args["storage-class"],

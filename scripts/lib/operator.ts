@@ -92,7 +92,10 @@ export const MANIFEST_USAGE = `  --manifest URL        copy the keys a manifest 
 export function manifestFromArgs(args: {
   manifest?: string | undefined;
   "manifest-chunk"?: string | undefined;
+  sync?: boolean | undefined;
 }): ManifestRequest | undefined {
+  // A sync compares listings; a manifest's keys have no destination listing read in step.
+  if (args.manifest !== undefined && args.sync) throw new UsageError("--sync compares listings and cannot take --manifest");
   if (args.manifest === undefined) {
     if (args["manifest-chunk"] !== undefined) throw new UsageError("--manifest-chunk needs --manifest");
     return undefined;
@@ -148,7 +151,7 @@ export async function kickoff(
     id: jobId,
     source,
     destination,
-    mode: "copy",
+    mode: options?.sync ? "sync" : "copy",
     createdAt: new Date().toISOString(),
     ranges: seeds.tasks.length,
   };

@@ -9,18 +9,23 @@ import type { LogLevel } from "@aws-lambda-powertools/logger/types";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
+import { S3Ledger } from "../../lambdas/aws/s3Ledger.ts";
 import { S3ManifestSource } from "../../lambdas/aws/s3Manifest.ts";
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
+import { UsageError } from "../../lambdas/core/errors.ts";
 import { LocalHaltSignal } from "../../lambdas/core/halt.ts";
 import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
-import { InMemoryLedger, type JobSummary } from "../../lambdas/core/ledger.ts";
+import type { JobSpec } from "../../lambdas/core/jobSpec.ts";
+import { account, InMemoryLedger, type JobSummary } from "../../lambdas/core/ledger.ts";
 import { type JobRef, listBody, type S3Location } from "../../lambdas/core/messages.ts";
-import type { KeyFailure, ObjectStore } from "../../lambdas/core/ports.ts";
+import type { BatchOutcome, KeyFailure, Ledger, ObjectStore, PortionRecord } from "../../lambdas/core/ports.ts";
 import { DEFAULT_SPLIT_POINTS } from "../../lambdas/core/ranges.ts";
-import { newJobId } from "../../lambdas/core/selection.ts";
+import { newJobId, selectionsOverlap } from "../../lambdas/core/selection.ts";
 import { type ManifestRequest, seedTasks } from "../lib/operator.ts";
-import { preflight } from "../lib/preflight.ts";
+import { checkBucket, PreflightError, preflight } from "../lib/preflight.ts";
+import { formatS3Url } from "../lib/s3url.ts";
+import { ensureBucket } from "../lib/seed.ts";
 import { type FunctionSettings, pipelineConfig, startFunctions, visibilityTimeoutSeconds } from "./functions.ts";
 import { createPipelineQueues, deleteQueues, type JobQueues, queueDepth } from "./queues.ts";
 
@@ -53,6 +58,42 @@ export interface LocalJobOptions extends FunctionSettings {
   readonly keepQueues?: boolean;
   /** Halting it stops the job as `halt` does on AWS: nothing copies or re-enqueues afterwards. */
   readonly halt?: LocalHaltSignal;
+  /** Where the job's ledger goes. @default ledgerLocation() */
+  readonly ledger?: S3Location | undefined;
+}
+
+/** A ledger bucket the local runtime creates on an emulator when the destination bucket cannot hold the ledger. */
+export const LOCAL_LEDGER_BUCKET = "s3-fanout-ledger";
+
+/**
+ * Where a local job keeps its ledger: the one asked for; else, on a custom
+ * endpoint (an emulator), a bucket of its own, created if need be; else (AWS,
+ * where this creates no bucket) `.s3-fanout/` in the destination bucket when
+ * that lies outside both selections. A job copying into a whole AWS bucket
+ * must name its ledger.
+ */
+export function ledgerLocation(
+  source: S3Location,
+  destination: S3Location,
+  asked: S3Location | undefined,
+  customEndpoint: boolean,
+): S3Location & { readonly create: boolean } {
+  const inSelection = (l: S3Location) => selectionsOverlap(l, source) || selectionsOverlap(l, destination);
+  if (asked !== undefined) {
+    if (inSelection(asked))
+      throw new PreflightError(`ledger ${formatS3Url(asked)} lies inside the job's source or destination selection; put it elsewhere`);
+    return { ...asked, create: false };
+  }
+  if (customEndpoint) {
+    const own = { bucket: LOCAL_LEDGER_BUCKET, prefix: "" };
+    if (inSelection(own)) throw new PreflightError(`the job copies bucket ${LOCAL_LEDGER_BUCKET} itself: pass --ledger s3://BUCKET/PREFIX`);
+    return { ...own, create: true };
+  }
+  const inDestination = { bucket: destination.bucket, prefix: ".s3-fanout/" };
+  if (!inSelection(inDestination)) return { ...inDestination, create: false };
+  throw new UsageError(
+    `the destination ${formatS3Url(destination)} is the whole bucket, so the ledger cannot live there: pass --ledger s3://BUCKET/PREFIX`,
+  );
 }
 
 export interface LocalJobResult extends JobSummary {
@@ -66,6 +107,8 @@ export interface LocalJobResult extends JobSummary {
   readonly dlq: { readonly list: number; readonly copy: number };
   /** DLQ URLs kept for inspection when they hold messages. */
   readonly keptQueues: readonly string[];
+  /** Where the job's ledger is: its bucket and the job's prefix there. */
+  readonly ledger: S3Location;
 }
 
 export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobResult> {
@@ -77,6 +120,15 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   const sqs = options.sqs ?? createSqsClient(clientOptions);
 
   await preflight(s3, options.source, options.destination);
+  const where = ledgerLocation(
+    options.source,
+    options.destination,
+    options.ledger,
+    (options.endpoint ?? process.env.AWS_ENDPOINT_URL) !== undefined,
+  );
+  if (where.create) await ensureBucket(s3, where.bucket);
+  else await checkBucket(s3, where.bucket, "ledger");
+  const s3Ledger = new S3Ledger(s3, where.bucket, where.prefix);
   const job: JobRef = { id: jobId, source: options.source, destination: options.destination, options: options.jobOptions };
   // Planning a manifest reads it (HEAD, or the inventory's manifest.json): before any queue exists.
   const seeds = await seedTasks(s3, job, options.manifest, options.splitPoints ?? DEFAULT_SPLIT_POINTS);
@@ -86,7 +138,10 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
     maxReceiveCount: options.maxReceiveCount ?? 5,
   });
   const config = pipelineConfig(queues, options);
-  const ledger = new InMemoryLedger();
+  await s3Ledger.writeSpec(jobSpec(job, seeds));
+  // Handlers write the S3 ledger; the progress display reads counts from a mirror, not by re-listing it.
+  const progress = new InMemoryLedger();
+  const ledger = new MirroredLedger(s3Ledger, progress);
   const baseStore = new S3ObjectStore(s3);
   const store = options.wrapStore ? options.wrapStore(baseStore) : baseStore;
   const sink = new SqsMessageSink(sqs, config.queues);
@@ -108,15 +163,20 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   let summary: JobSummary;
   let dlq = { list: 0, copy: 0 };
   try {
-    summary = await waitForCompletion(ledger, () => halt.isHalted(jobId), sqs, queues, options);
+    summary = await waitForCompletion(progress, () => halt.isHalted(jobId), sqs, queues, options);
   } finally {
     await functions.stop();
   }
+  const haltedEarly = !summary.complete && (await halt.isHalted(jobId));
+  if (haltedEarly) await s3Ledger.writeHalt(jobId, "halted from the local runtime");
   dlq = {
     list: await queueDepth(sqs, queues.listDlq.url),
     copy: await queueDepth(sqs, queues.copyDlq.url),
   };
-  summary = ledger.summary();
+  // The final word is the S3 ledger's, read back whole: what status and report will also see.
+  const records = await s3Ledger.readRecords(jobId);
+  const accounted = account(records.portions, records.outcomes);
+  summary = accounted.summary;
   const keptQueues: string[] = [];
   if (!options.keepQueues) {
     const toDelete = [queues.list, queues.copy];
@@ -129,14 +189,57 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   return {
     ...summary,
     jobId,
-    haltedEarly: !summary.complete && (await halt.isHalted(jobId)),
+    haltedEarly,
     seconds: (performance.now() - started) / 1000,
     ranges: summary.portions,
-    failures: ledger.failures(),
-    vanishedKeys: ledger.vanishedKeys(),
+    failures: accounted.failures,
+    vanishedKeys: accounted.vanishedKeys,
     dlq,
     keptQueues,
+    ledger: { bucket: where.bucket, prefix: s3Ledger.jobPrefix(jobId) },
   };
+}
+
+function jobSpec(job: JobRef, seeds: { tasks: readonly unknown[]; manifest?: JobSpec["manifest"] }): JobSpec {
+  const spec: JobSpec = {
+    v: 1,
+    id: job.id,
+    source: job.source,
+    destination: job.destination,
+    mode: job.options?.sync ? "sync" : "copy",
+    createdAt: new Date().toISOString(),
+    ranges: seeds.tasks.length,
+    ...(job.options === undefined ? {} : { options: job.options }),
+    ...(seeds.manifest === undefined ? {} : { manifest: seeds.manifest }),
+  };
+  return spec;
+}
+
+/**
+ * Writes to the durable ledger first, then keeps counts in a mirror for
+ * progress. The mirror drops per-key lists, so it stays small however big
+ * the job.
+ */
+class MirroredLedger implements Ledger {
+  constructor(
+    private readonly durable: Ledger,
+    private readonly mirror: Ledger,
+  ) {}
+
+  async recordPortion(record: PortionRecord): Promise<void> {
+    await this.durable.recordPortion(record);
+    const { identical: _, ...counts } = record;
+    await this.mirror.recordPortion(counts);
+  }
+
+  async recordBatch(outcome: BatchOutcome): Promise<void> {
+    await this.recordBatches([outcome]);
+  }
+
+  async recordBatches(outcomes: readonly BatchOutcome[]): Promise<void> {
+    await this.durable.recordBatches(outcomes);
+    await this.mirror.recordBatches(outcomes.map((o) => (o.redriveOf === undefined ? { ...o, copiedKeys: undefined } : o)));
+  }
 }
 
 /** Polls the ledger until it proves completion, or until the job is stuck. */

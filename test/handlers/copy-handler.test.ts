@@ -141,6 +141,62 @@ describe("copy handler", () => {
     });
   });
 
+  describe("recording", () => {
+    it("records the outcomes of every batch of an invocation in one ledger write, naming each copied key", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      s3Mock.on(CopyObjectCommand).resolves({});
+      const job = testJob();
+      const bodies = [
+        copyBody(copyTask(job, items("a1", "a2"), { batchId: "batch-a" })),
+        "not json",
+        copyBody(copyTask(job, items("b1"), { batchId: "batch-b" })),
+        copyBody(copyTask(job, items("c1", "c2", "c3"), { batchId: "batch-c" })),
+      ];
+
+      // Act
+      const result = await handler(sqsEvent(...bodies.map((b, i) => sqsRecord(b, `m${i}`))), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.deepEqual(ledger.writes, [["batch-a", "batch-b", "batch-c"]]);
+      assert.deepEqual(
+        ledger.batchRecords.map((o) => [o.batchId, o.copiedKeys]),
+        [
+          ["batch-a", ["a1", "a2"]],
+          ["batch-b", ["b1"]],
+          ["batch-c", ["c1", "c2", "c3"]],
+        ],
+      );
+      assert.equal(sentTo(sqsMock, QUEUE_URLS.copyDlq).length, 1, "the poison record is parked");
+    });
+
+    it("fails every record of the invocation when their outcomes cannot be recorded, so all come back", async () => {
+      // Prepare
+      const { s3Mock, ledger, handler } = setup();
+      s3Mock.on(CopyObjectCommand).resolves({});
+      ledger.recordBatches = async () => {
+        throw new Error("ledger bucket unreachable");
+      };
+      const job = testJob();
+
+      // Act
+      const result = await handler(
+        sqsEvent(
+          sqsRecord(copyBody(copyTask(job, items("a"), { batchId: "batch-a" })), "m1"),
+          sqsRecord(copyBody(copyTask(job, items("b"), { batchId: "batch-b" })), "m2"),
+        ),
+        fakeContext(),
+      );
+
+      // Assess
+      assert.deepEqual(
+        result.batchItemFailures.map((f) => f.itemIdentifier),
+        ["m1", "m2"],
+      );
+    });
+  });
+
   describe("copying a named version", () => {
     it("copies the version a manifest row named, by CopyObject and by parts, and reports it with a failure", async () => {
       // Prepare

@@ -126,12 +126,13 @@ describe("IAM is scoped to the named buckets", () => {
     }
   });
 
-  test("the list role lists and reads the source buckets (HEAD of manifest rows) and writes no copied object", () => {
+  test("the list role lists both sides, reads the sources (HEAD of manifest rows), HEADs destinations (sync) and writes no copied object", () => {
     const grants = s3Grants(ids.listRole);
     const onSelection = (action: string) => [...(grants.get(action) ?? [])].filter((r) => !r.startsWith(`<${ids.ledger}`)).sort();
-    assert.deepEqual(onSelection("s3:ListBucket"), bucketArns(SOURCES).sort());
+    assert.deepEqual(onSelection("s3:ListBucket"), [...bucketArns(SOURCES), ...bucketArns(DESTINATIONS)].sort());
+    assert.deepEqual(onSelection("s3:GetObject"), [...objectArns(SOURCES), ...objectArns(DESTINATIONS)].sort());
     const reads = ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion"];
-    for (const action of reads) assert.deepEqual(onSelection(action), objectArns(SOURCES).sort(), action);
+    for (const action of reads.slice(1)) assert.deepEqual(onSelection(action), objectArns(SOURCES).sort(), action);
     for (const action of grants.keys()) {
       if (action !== "s3:ListBucket" && !reads.includes(action))
         assert.deepEqual(onSelection(action), [], `list role: ${action} outside the ledger`);

@@ -123,7 +123,11 @@ describe("copier on a redriven batch", () => {
           for (const message of messages) sent.push({ queue, message });
         },
       },
-      ledger: { recordPortion: async () => undefined, recordBatch: async (o) => void outcomes.push(o) },
+      ledger: {
+        recordPortion: async () => undefined,
+        recordBatch: async (o) => void outcomes.push(o),
+        recordBatches: async (os) => void outcomes.push(...os),
+      },
       halt: new LocalHaltSignal(),
       limiter: new AdaptiveLimiter({ max: 4 }),
       policy: { triesPerDelivery: 1, maxDeliveries: 3, backoff: { baseMs: 1, capMs: 2 } },
@@ -197,7 +201,7 @@ describe("copier on a redriven batch", () => {
     assert.equal(parseCopyBody(record).redriveOf, root.batchId);
   });
 
-  it("records no redrive fields for an ordinary batch", async () => {
+  it("records no redrive field for an ordinary batch, and names its copied keys", async () => {
     // Prepare
     const { d, outcomes } = deps(async () => undefined);
 
@@ -205,7 +209,8 @@ describe("copier on a redriven batch", () => {
     await copyTasks([{ job: JOB, batchId: "b1", attempt: 0, items: [item("in/k")] }], d);
 
     // Assess
-    assert.ok(outcomes[0] && !("redriveOf" in outcomes[0]) && !("copiedKeys" in outcomes[0]));
+    assert.ok(outcomes[0] && !("redriveOf" in outcomes[0]));
+    assert.deepEqual(outcomes[0].copiedKeys, ["in/k"]);
   });
 });
 

@@ -107,9 +107,17 @@ export class RecordingLedger extends InMemoryLedger {
     await super.recordPortion(record);
   }
 
+  /** Each call to recordBatches, as the batch ids it wrote together. */
+  readonly writes: string[][] = [];
+
   override async recordBatch(outcome: BatchOutcome): Promise<void> {
     this.batchRecords.push(outcome);
     await super.recordBatch(outcome);
+  }
+
+  override async recordBatches(outcomes: readonly BatchOutcome[]): Promise<void> {
+    this.writes.push(outcomes.map((o) => o.batchId));
+    for (const o of outcomes) await this.recordBatch(o);
   }
 }
 
