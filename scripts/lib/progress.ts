@@ -43,3 +43,41 @@ export function jobProgress(enabled: boolean): Progress {
     stop: () => undefined,
   };
 }
+
+export interface CountProgress {
+  /** Adds `n` to the count shown. */
+  add(n: number): void;
+  stop(): void;
+}
+
+/** A running count on stderr ("12000 objects listed, 3400/s"): a live line on a terminal, a line every few seconds otherwise. */
+export function countProgress(enabled: boolean, what: string): CountProgress {
+  if (!enabled) return { add: () => undefined, stop: () => undefined };
+  const started = Date.now();
+  let count = 0;
+  const rate = () => Math.round(count / Math.max(0.001, (Date.now() - started) / 1000));
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      { stream: process.stderr, format: `{count} ${what} | {rate}/s`, hideCursor: true },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(1, 0, { count: 0, rate: 0 });
+    return {
+      add: (n) => {
+        count += n;
+        bar.update(0, { count, rate: rate() });
+      },
+      stop: () => bar.stop(),
+    };
+  }
+  let lastPrint = Date.now();
+  return {
+    add: (n) => {
+      count += n;
+      if (Date.now() - lastPrint < 2_000) return;
+      lastPrint = Date.now();
+      process.stderr.write(`progress: ${count} ${what}, ${rate()}/s\n`);
+    },
+    stop: () => undefined,
+  };
+}

@@ -1,0 +1,180 @@
+/** `npm run plan` against the emulator: the figures of a bucket whose every object and listing range is known. */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { DEFAULT_PRICES_FILE } from "../../scripts/lib/plan.ts";
+import { ensureBucket, putObjects, type SeedObject } from "../../scripts/lib/seed.ts";
+import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
+import { assertOneLineError, lastJson, runOperator } from "../support/localStack.ts";
+
+const MiB = 1024 * 1024;
+
+const object = (key: string, size: number): SeedObject => ({
+  key,
+  body: new Uint8Array(size).fill(0x61),
+  contentType: "application/octet-stream",
+  metadata: {},
+});
+
+/** An object uploaded in two parts (5 MiB and 1 KiB): its ETag has the multipart form "…-2". */
+async function putByParts(s3: S3Client, bucket: string, key: string): Promise<void> {
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  const parts = [];
+  for (const [n, size] of [
+    [1, 5 * MiB],
+    [2, 1024],
+  ] as const) {
+    const out = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n, Body: Buffer.alloc(size, n) }));
+    parts.push({ PartNumber: n, ETag: out.ETag });
+  }
+  await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+}
+
+describe("npm run plan", () => {
+  let emulator: TestEmulator;
+  let bucket: string;
+  let dir: string;
+
+  before(async () => {
+    emulator = await startTestEmulator();
+    dir = mkdtempSync(join(tmpdir(), "plan-test-"));
+    bucket = bucketName("plan-src");
+    await ensureBucket(emulator.s3, bucket);
+    // Listing ranges (the kickoff's split points) hold: " space/" the first, "big/" and "data/" ("Z", "f"],
+    // "mp/" ("m", "s"], "~tilde/" the last (after "z"); the other seven are empty.
+    await putObjects(emulator.s3, bucket, [
+      ...Array.from({ length: 50 }, (_, i) => object(` space/${String(i).padStart(4, "0")}`, 0)),
+      ...Array.from({ length: 1_200 }, (_, i) => object(`data/${String(i).padStart(5, "0")}.json`, 100)),
+      ...Array.from({ length: 250 }, (_, i) => object(`~tilde/${String(i).padStart(4, "0")}.bin`, 2_000)),
+    ]);
+    for (const key of ["big/a.bin", "big/b.bin"]) {
+      await emulator.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.alloc(9 * MiB, 7) }));
+    }
+    await putByParts(emulator.s3, bucket, "mp/c.bin");
+  });
+
+  after(async () => {
+    await emulator.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const planArgs = ["--multipart-threshold", "8MiB", "--part-size", "5MiB", "--json", "--quiet"];
+
+  it("reports the objects, sizes and requests of a listed bucket exactly", async () => {
+    const run = await runOperator("plan", ["--source", `s3://${bucket}`, ...planArgs], emulator.endpoint);
+
+    assert.equal(run.code, 0, run.stderr);
+    const plan = lastJson(run);
+    assert.equal(plan.objects, 1_503);
+    assert.equal(plan.bytes, 1_200 * 100 + 250 * 2_000 + 2 * 9 * MiB + 5 * MiB + 1024);
+    assert.deepEqual(plan.sizeHistogram, [
+      { from: 0, below: 1, objects: 50, bytes: 0 },
+      { from: 64, below: 128, objects: 1_200, bytes: 120_000 },
+      { from: 1024, below: 2048, objects: 250, bytes: 500_000 },
+      { from: 4 * MiB, below: 8 * MiB, objects: 1, bytes: 5 * MiB + 1024 },
+      { from: 8 * MiB, below: 16 * MiB, objects: 2, bytes: 18 * MiB },
+    ]);
+    // Above 8 MiB: the two 9 MiB objects; and mp/c.bin for its multipart ETag. Two 5 MiB parts each.
+    assert.equal(plan.multipartObjects, 3);
+    assert.equal(plan.parts, 6);
+    // Messages of 100 keys, cut per listing page as the list function cuts them:
+    // ("Z", "f"] pages 1,000 + 202 keys -> 10 + 3; " space/" 1; "mp/" 1; "~tilde/" 3. 18 messages, 2 copy invocations.
+    assert.equal(plan.copyMessages, 18);
+    assert.deepEqual(plan.invocations, { list: 11, copy: 2 });
+    assert.deepEqual(plan.requests, {
+      s3: {
+        list: 12, // a page for each of the 11 ranges, and a second for the 1,202 keys of ("Z", "f"]
+        get: 0,
+        copy: 1_500,
+        head: 3,
+        tagging: 3,
+        createUpload: 3,
+        uploadPartCopy: 6,
+        completeUpload: 3,
+        ledgerPut: 2 + 11 + 1, // copy invocations, list invocations, the spec
+      },
+      // One SendMessageBatch per page with keys (5), two for the 11 seeds; a receive and a delete per invocation.
+      sqs: { send: 5 + 2, receive: 2 + 11, delete: 2 + 11 },
+    });
+    const cost = plan.cost as Record<string, number>;
+    assert.ok(cost.total !== undefined && cost.total > 0 && cost.perMillionObjects !== undefined);
+    assert.equal(typeof plan.projectedSeconds, "number");
+    assert.equal(typeof plan.bottleneck, "string");
+    assert.equal(typeof plan.lambdaGbSeconds, "number");
+    const batchOperations = plan.batchOperations as Record<string, number>;
+    assert.equal(batchOperations.objectFee, 0.001503);
+    assert.match(run.stdout, /^plan {11}s3:\/\/plan-src-[^\n]*, listed \(11 ranges\)\n/);
+  });
+
+  it("lists the destination too in sync mode", async () => {
+    const run = await runOperator("plan", ["--source", `s3://${bucket}`, "--sync", ...planArgs], emulator.endpoint);
+
+    assert.equal(run.code, 0, run.stderr);
+    const requests = lastJson(run).requests as { s3: Record<string, number> };
+    assert.equal(requests.s3.list, 24); // the 12 pages of the source, and as many of the destination
+    assert.equal(requests.s3.copy, 1_500);
+  });
+
+  it("plans the rows of a Batch Operations manifest, HEADing each for its size", async () => {
+    // Rows: two objects of the bucket, one under the prefix that does not exist, one in another bucket.
+    const manifest = ["data/00001.json", "big/a.bin", "data/no-such-key"].map((k) => `${bucket},${k}`).join("\n");
+    await emulator.s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: "manifests/m.csv", Body: `${manifest}\nother-bucket,data/00002.json\n` }),
+    );
+
+    const run = await runOperator(
+      "plan",
+      ["--source", `s3://${bucket}`, "--manifest", `s3://${bucket}/manifests/m.csv`, ...planArgs],
+      emulator.endpoint,
+    );
+
+    assert.equal(run.code, 0, run.stderr);
+    const plan = lastJson(run);
+    assert.deepEqual([plan.rows, plan.objects, plan.bytes, plan.vanished, plan.skipped], [4, 2, 100 + 9 * MiB, 1, 1]);
+    assert.deepEqual(plan.requests, {
+      // No listing: one GET of the one chunk; a HEAD of the manifest, of each of its 3 rows, of the object by parts.
+      // Ledger: the copy invocation, the list invocation, the page's vanished key, the spec.
+      s3: { list: 0, get: 1, copy: 1, head: 1 + 3 + 1, tagging: 1, createUpload: 1, uploadPartCopy: 2, completeUpload: 1, ledgerPut: 4 },
+      sqs: { send: 1 + 1, receive: 2, delete: 2 },
+    });
+  });
+
+  it("refuses bad arguments with one line and exit 2", async () => {
+    const zero = await runOperator("plan", ["--source", `s3://${bucket}`, "--prefixes", "0"], emulator.endpoint);
+    assert.equal(zero.code, 2);
+    assertOneLineError(zero, /--prefixes must be a positive integer, got "0"/);
+    const unknown = await runOperator("plan", ["--source", `s3://${bucket}`, "--bogus"], emulator.endpoint);
+    assert.equal(unknown.code, 2);
+    assertOneLineError(unknown, /bogus/);
+    const missing = await runOperator("plan", [], emulator.endpoint);
+    assert.equal(missing.code, 2);
+    assertOneLineError(missing, /--source s3:\/\/BUCKET\[\/PREFIX\] is required/);
+  });
+
+  it("refuses a missing bucket with one line and exit 3", async () => {
+    const run = await runOperator("plan", ["--source", "s3://no-such-bucket-plan"], emulator.endpoint);
+    assert.equal(run.code, 3);
+    assertOneLineError(run, /^error: source bucket "no-such-bucket-plan" does not exist$/);
+  });
+
+  it("refuses a malformed price table with one line naming the field", async () => {
+    const table = JSON.parse(readFileSync(DEFAULT_PRICES_FILE, "utf8")) as { lambda: Record<string, unknown> };
+    table.lambda.perGbSecond = -1;
+    const file = join(dir, "prices.json");
+    writeFileSync(file, JSON.stringify(table));
+
+    const run = await runOperator("plan", ["--source", `s3://${bucket}`, "--prices", file], emulator.endpoint);
+
+    assert.equal(run.code, 3);
+    assertOneLineError(run, /price table .*prices\.json is invalid at lambda\.perGbSecond: /);
+  });
+});
