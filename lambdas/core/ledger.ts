@@ -18,7 +18,7 @@ export interface JobSummary {
   readonly listed: number;
   readonly listedBytes: number;
   readonly copied: number;
-  /** Manifest rows not copied on purpose (another bucket, outside the source prefix, delete markers, older versions). */
+  /** Keys not copied on purpose: identical in the destination (sync), left out by patterns, manifest rows of another bucket or version. */
   readonly skipped: number;
   readonly vanished: number;
   readonly failed: number;
@@ -62,6 +62,8 @@ export function account(portions: readonly PortionRecord[], outcomes: ReadonlyMa
     listed += b.keys;
     listedBytes += b.bytes;
   }
+  // Keys a sync found identical were listed too, though no batch carried them.
+  for (const p of portions) listed += p.identical?.length ?? 0;
   let copied = 0;
   let bytes = 0;
   let halted = 0;

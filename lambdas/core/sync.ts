@@ -93,7 +93,7 @@ export async function partitionIdentical(
     const v = d === undefined ? "etag" : compareObjects(o, d);
     verdicts.push(v === "same" ? "same" : v === "confirm" ? "confirm" : "copy");
   }
-  const confirming = objects.flatMap((o, i) => (verdicts[i] === "confirm" ? [i] : []));
+  const confirming = verdicts.flatMap((v, i) => (v === "confirm" ? [i] : []));
   let next = 0;
   const worker = async () => {
     for (let j = next++; j < confirming.length; j = next++) {

@@ -217,8 +217,8 @@ function jobSpec(job: JobRef, seeds: { tasks: readonly unknown[]; manifest?: Job
 
 /**
  * Writes to the durable ledger first, then keeps counts in a mirror for
- * progress. The mirror drops per-key lists, so it stays small however big
- * the job.
+ * progress. The mirror drops the copied keys, so a copy job's stays small
+ * however big the job.
  */
 class MirroredLedger implements Ledger {
   constructor(
@@ -228,8 +228,7 @@ class MirroredLedger implements Ledger {
 
   async recordPortion(record: PortionRecord): Promise<void> {
     await this.durable.recordPortion(record);
-    const { identical: _, ...counts } = record;
-    await this.mirror.recordPortion(counts);
+    await this.mirror.recordPortion(record);
   }
 
   async recordBatch(outcome: BatchOutcome): Promise<void> {
