@@ -40,6 +40,8 @@ export interface JobAccount {
   /** Failed keys, one per key, minus those a redrive copied or found vanished; the latest error of each. */
   readonly failures: readonly FailedKey[];
   readonly vanishedKeys: readonly string[];
+  /** With `keys`: every copy of a key the job's batches record, one entry per copy (a key copied twice is there twice). */
+  readonly copiedKeys?: readonly string[];
 }
 
 export function summarize(portions: readonly PortionRecord[], outcomes: ReadonlyMap<string, BatchOutcome>): JobSummary {
@@ -53,7 +55,12 @@ export function summarize(portions: readonly PortionRecord[], outcomes: Readonly
  * that failed and that a redrive later copied (or found vanished) counts
  * once, as copied (or vanished), not as failed.
  */
-export function account(portions: readonly PortionRecord[], outcomes: ReadonlyMap<string, BatchOutcome>): JobAccount {
+export function account(
+  portions: readonly PortionRecord[],
+  outcomes: ReadonlyMap<string, BatchOutcome>,
+  options: { readonly keys?: boolean } = {},
+): JobAccount {
+  const copiedKeys: string[] = [];
   const emitted = new Map<string, BatchRef>();
   for (const p of portions) for (const b of p.batches) emitted.set(b.batchId, b);
   let listed = 0;
@@ -90,6 +97,7 @@ export function account(portions: readonly PortionRecord[], outcomes: ReadonlyMa
 
   // Walk from the listed batches down through retry children.
   walk(emitted.keys(), (outcome) => {
+    if (options.keys) copiedKeys.push(...(outcome.copiedKeys ?? []));
     copied += outcome.copied;
     bytes += outcome.copiedBytes;
     vanishedKeys.push(...outcome.vanished);
@@ -110,6 +118,7 @@ export function account(portions: readonly PortionRecord[], outcomes: ReadonlyMa
   for (const [key, failure] of failures) {
     const settled = recovered.get(key);
     if (settled === "copied") {
+      if (options.keys) copiedKeys.push(key);
       copied++;
       bytes += failure.size;
       failures.delete(key);
@@ -144,6 +153,7 @@ export function account(portions: readonly PortionRecord[], outcomes: ReadonlyMa
     },
     failures: [...failures.values()],
     vanishedKeys,
+    ...(options.keys ? { copiedKeys } : {}),
   };
 }
 
@@ -175,5 +185,10 @@ export class InMemoryLedger implements Ledger {
 
   vanishedKeys(): string[] {
     return [...this.outcomes.values()].flatMap((o) => o.vanished);
+  }
+
+  /** Every copy the job's batches record, one entry per copy. */
+  copiedKeys(): readonly string[] {
+    return account([...this.portions.values()], this.outcomes, { keys: true }).copiedKeys ?? [];
   }
 }

@@ -57,7 +57,7 @@ export async function connect(args: { outputs?: string; stack?: string; endpoint
   return { deployment, s3, sqs, ledger: new S3Ledger(s3, deployment.ledgerBucket) };
 }
 
-export async function readSpec(c: Connection, jobId: string): Promise<JobSpec> {
+export async function readSpec(c: Pick<Connection, "ledger">, jobId: string): Promise<JobSpec> {
   const spec = await c.ledger.readSpec(jobId);
   if (!spec) throw new JobNotFoundError(`no job "${jobId}" in the ledger s3://${c.ledger.bucket}/${c.ledger.jobPrefix(jobId)}`);
   return spec;

@@ -11,6 +11,8 @@
  * - A vanished key (deleted from the source after listing; only with `all`):
  *   TaskStatus "failed", ErrorCode "NoSuchKey", HTTPStatusCode 404, as S3
  *   Batch Operations reports a task whose object is gone.
+ * - A copied key, or one a sync found identical (only with `all`): TaskStatus
+ *   "succeeded", HTTPStatusCode 200, ResultMessage saying which.
  * RFC 4180: CRLF line ends, a header line, fields with a comma, quote, CR or
  * LF quoted and their quotes doubled.
  */
@@ -74,6 +76,19 @@ export function vanishedRow(bucket: string, key: string): ReportRow {
   };
 }
 
+/** A key copied, or (sync) found identical in the destination: a task that succeeded. */
+export function succeededRow(bucket: string, key: string, how: "copied" | "identical"): ReportRow {
+  return {
+    Bucket: bucket,
+    Key: reportKey(key),
+    VersionId: "",
+    TaskStatus: "succeeded",
+    ErrorCode: "",
+    HTTPStatusCode: "200",
+    ResultMessage: how === "copied" ? "copied" : "skipped: identical in the destination (same size and ETag)",
+  };
+}
+
 export interface JobReport {
   readonly spec: JobSpec;
   readonly summary: JobSummary;
@@ -83,13 +98,24 @@ export interface JobReport {
   readonly rows: readonly ReportRow[];
 }
 
-/** The job's report from its ledger; a key a redrive recovered is not failed. */
-export async function jobReport(c: Connection, jobId: string, options: { all: boolean }): Promise<JobReport> {
+/**
+ * The job's report from its ledger; a key a redrive recovered is not failed.
+ * With `all`, every key's outcome: failed, then vanished, copied and (sync)
+ * identical, each in key order.
+ */
+export async function jobReport(c: Pick<Connection, "ledger">, jobId: string, options: { all: boolean }): Promise<JobReport> {
   const spec = await readSpec(c, jobId);
   const records = await c.ledger.readRecords(jobId);
   const { summary, failures, vanishedKeys } = account(records.portions, records.outcomes);
   const bucket = spec.source.bucket;
   const rows = [...failures].sort((a, b) => compareKeys(a.key, b.key)).map((f) => failedRow(bucket, f));
-  if (options.all) rows.push(...[...new Set(vanishedKeys)].sort(compareKeys).map((k) => vanishedRow(bucket, k)));
+  if (options.all) {
+    rows.push(...[...new Set(vanishedKeys)].sort(compareKeys).map((k) => vanishedRow(bucket, k)));
+    const failed = new Set(failures.map((f) => f.key));
+    const copied = new Set([...records.outcomes.values()].flatMap((o) => o.copiedKeys ?? []).filter((k) => !failed.has(k)));
+    rows.push(...[...copied].sort(compareKeys).map((k) => succeededRow(bucket, k, "copied")));
+    const identical = new Set(records.portions.flatMap((p) => p.identical ?? []));
+    rows.push(...[...identical].sort(compareKeys).map((k) => succeededRow(bucket, k, "identical")));
+  }
   return { spec, summary, failed: failures.length, vanished: vanishedKeys.length, rows };
 }

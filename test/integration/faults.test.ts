@@ -8,12 +8,14 @@ import { after, before, describe, it } from "node:test";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSEvent } from "aws-lambda";
 import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
+import { S3Ledger } from "../../lambdas/aws/s3Ledger.ts";
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
 import type { PipelineConfig } from "../../lambdas/config.ts";
 import { createCopyHandler } from "../../lambdas/copy/handler.ts";
 import { LocalHaltSignal } from "../../lambdas/core/halt.ts";
-import { InMemoryLedger } from "../../lambdas/core/ledger.ts";
+import { sortKeys } from "../../lambdas/core/keyOrder.ts";
+import { account, InMemoryLedger } from "../../lambdas/core/ledger.ts";
 import { type JobRef, listBody } from "../../lambdas/core/messages.ts";
 import type { ListPageRequest, ObjectStore } from "../../lambdas/core/ports.ts";
 import { seedRanges } from "../../lambdas/core/ranges.ts";
@@ -128,6 +130,10 @@ describe("faults", () => {
         { listed: keys.length, copied: keys.length, failed: 0, vanished: 0 },
       );
       await assertIdentical(source, destination, keys.length);
+      // Per key: the S3 ledger names every key copied exactly once, duplicates and retries notwithstanding.
+      const records = await new S3Ledger(emulator.s3, result.ledger.bucket).readRecords(result.jobId);
+      const copied = account(records.portions, records.outcomes, { keys: true }).copiedKeys ?? [];
+      assert.deepEqual(sortKeys(copied), sortKeys(keys));
     } finally {
       await proxy.close();
     }
@@ -213,5 +219,6 @@ describe("faults", () => {
       { listed: keys.length, copied: keys.length, failed: 0, vanished: 0 },
     );
     await assertIdentical(source, destination, keys.length);
+    assert.deepEqual(sortKeys(ledger.copiedKeys()), sortKeys(keys), "every key recorded copied exactly once");
   });
 });

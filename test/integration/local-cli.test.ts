@@ -3,10 +3,14 @@
  * emulator, judged by its exit code, stderr and the JSON last line.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { sortKeys } from "../../lambdas/core/keyOrder.ts";
 import { awkwardKeys, checkObjects, ensureBucket, putObjects, seedObject } from "../../scripts/lib/seed.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
-import { assertOneLineError, runOperator } from "../support/localStack.ts";
+import { assertOneLineError, lastJson, runOperator } from "../support/localStack.ts";
 
 describe("npm run local", () => {
   let emulator: TestEmulator;
@@ -45,6 +49,24 @@ describe("npm run local", () => {
       objects.reduce((n, o) => n + o.body.length, 0),
     );
     assert.deepEqual(await checkObjects(emulator.s3, destination, objects, (k) => `out/${k.slice(3)}`), []);
+
+    // The ledger it names holds every key's outcome: `report --all` has one succeeded row per key.
+    assert.equal(typeof summary.ledger, "string");
+    const out = join(mkdtempSync(join(tmpdir(), "report-")), "all.csv");
+    const report = await runOperator(
+      "report",
+      ["--ledger", String(summary.ledger), "--job", String(summary.jobId), "--all", "--out", out, "--json"],
+      emulator.endpoint,
+    );
+    assert.equal(report.code, 0, report.stderr);
+    assert.deepEqual(lastJson(report), { jobId: summary.jobId, failed: 0, vanished: 0, rows: objects.length, out, complete: true });
+    const rows = readFileSync(out, "utf8").split("\r\n").slice(1, -1);
+    const keys = rows.map((r) => {
+      const [bucket, key, version, status, code, http, message] = r.split(",");
+      assert.deepEqual([bucket, version, status, code, http, message], [source, "", "succeeded", "", "200", "copied"], r);
+      return decodeURIComponent(key ?? "");
+    });
+    assert.deepEqual(keys, sortKeys(objects.map((o) => o.key)));
   });
 
   it("refuses a malformed URL with one line and exit 2", async () => {

@@ -130,12 +130,17 @@ describe("npm run redrive / npm run report", () => {
       jobId: spec.id,
       failed: DENIED.length,
       vanished: 0,
-      rows: DENIED.length,
+      rows: objects.length,
       out: outFile,
       complete: true,
     });
     assert.equal(jsonReport.stdout.trim().split("\n").length, 1, "with --json the CSV goes only to --out");
-    assert.equal(readFileSync(outFile, "utf8"), expected);
+    // --all: the failed keys first, then every other key as succeeded.
+    const all = readFileSync(outFile, "utf8");
+    assert.ok(all.startsWith(expected), all.slice(0, 500));
+    const succeeded = all.slice(expected.length).split("\r\n").slice(0, -1);
+    assert.equal(succeeded.length, objects.length - DENIED.length);
+    for (const line of succeeded) assert.match(line, new RegExp(`^${source},[^,]+,,succeeded,,200,copied$`));
 
     // Prepare: poison in the copy DLQ, which no redrive can make good.
     await c.sqs.send(new SendMessageCommand({ QueueUrl: c.deployment.copyDlqUrl, MessageBody: poisonBody("body is not JSON", "{oops") }));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { InMemoryLedger, summarize } from "../../lambdas/core/ledger.ts";
+import { account, InMemoryLedger, summarize } from "../../lambdas/core/ledger.ts";
 import type { BatchOutcome, BatchRef, KeyFailure, PortionRecord } from "../../lambdas/core/ports.ts";
 import { type KeyRange, seedRanges } from "../../lambdas/core/ranges.ts";
 import { anyKey } from "./arbitraries.ts";
@@ -303,5 +303,27 @@ describe("InMemoryLedger", () => {
       ["f1", "f2"],
     );
     assert.deepEqual(ledger.vanishedKeys(), ["v1", "v2", "v3"]);
+  });
+});
+
+describe("account, key by key", () => {
+  it("names each copied key once per copy, through retry children and recorded identical keys", () => {
+    // Prepare: b1 copies a and b, fails c to a child b2 that copies it; an unreachable b9 copies z.
+    const portions = [{ ...portion(LOW, [ref("b1", 3)]), identical: ["d"], skipped: 1 }, portion(HIGH)];
+    const outcomes = outcomesOf(
+      outcome("b1", { copied: 2, copiedKeys: ["a", "b"], children: [ref("b2", 1)] }),
+      outcome("b2", { copied: 1, copiedKeys: ["c"] }),
+      outcome("b9", { copied: 1, copiedKeys: ["z"] }),
+    );
+
+    // Act
+    const result = account(portions, outcomes, { keys: true });
+
+    // Assess
+    assert.deepEqual(result.copiedKeys, ["a", "b", "c"]);
+    assert.equal(result.summary.listed, 4, "the identical key was listed, in no batch");
+    assert.equal(result.summary.skipped, 1);
+    assert.equal(result.summary.complete, true);
+    assert.equal(account(portions, outcomes).copiedKeys, undefined, "keys only when asked for");
   });
 });
