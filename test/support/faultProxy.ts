@@ -4,8 +4,8 @@
  * the request reaches the server, and resets after the server acted (so the
  * client retries something that already happened). Seeded, so runs repeat.
  */
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type http from "node:http";
+import { listen, readBody, replyS3Error, replyWith, upstreamTo } from "./forward.ts";
 
 export type Fault = "slowdown" | "internal" | "reset-before" | "reset-after" | "slow";
 
@@ -38,74 +38,48 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-const S3_ERROR = (code: string, message: string) =>
-  `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault</RequestId></Error>`;
-
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
-  const target = new URL(options.target);
   const random = seededRandom(options.seed ?? 42);
   const faults = options.faults ?? ["slowdown", "internal", "reset-before", "reset-after"];
   const injected: Record<Fault, number> = { slowdown: 0, internal: 0, "reset-before": 0, "reset-after": 0, slow: 0 };
   let requests = 0;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
+  const upstream = upstreamTo(options.target);
 
-  const server = http.createServer((req, res) => {
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     requests++;
     const fault = (options.eligible?.(req) ?? true) && random() < options.rate ? faults[Math.floor(random() * faults.length)] : undefined;
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      if (fault === "slowdown" || fault === "internal") {
-        injected[fault]++;
-        const [status, code] = fault === "slowdown" ? [503, "SlowDown"] : [500, "InternalError"];
-        res.writeHead(status, { "content-type": "application/xml" });
-        res.end(S3_ERROR(code, "injected by the fault proxy"));
-        return;
-      }
-      if (fault === "reset-before") {
-        injected[fault]++;
-        req.socket.destroy();
-        return;
-      }
-      const forward = () => {
-        const upstream = http.request(
-          { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
-          (up) => {
-            const body: Buffer[] = [];
-            up.on("data", (c: Buffer) => body.push(c));
-            up.on("end", () => {
-              if (fault === "reset-after") {
-                injected[fault]++;
-                req.socket.destroy();
-                return;
-              }
-              res.writeHead(up.statusCode ?? 502, up.headers);
-              res.end(Buffer.concat(body));
-            });
-          },
-        );
-        upstream.on("error", () => req.socket.destroy());
-        upstream.end(Buffer.concat(chunks));
-      };
-      if (fault === "slow") {
-        // A slow answer: held back 100-600 ms, then delivered intact.
-        injected.slow++;
-        setTimeout(forward, 100 + Math.floor(random() * 500));
-      } else forward();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+    const body = await readBody(req);
+    if (fault === "slowdown" || fault === "internal") {
+      injected[fault]++;
+      if (fault === "slowdown") replyS3Error(res, 503, "SlowDown", "injected by the fault proxy");
+      else replyS3Error(res, 500, "InternalError", "injected by the fault proxy");
+      return;
+    }
+    if (fault === "reset-before") {
+      injected[fault]++;
+      req.socket.destroy();
+      return;
+    }
+    if (fault === "slow") {
+      // A slow answer: held back 100-600 ms, then delivered intact.
+      injected.slow++;
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.floor(random() * 500)));
+    }
+    const answer = await upstream.send(req, body);
+    if (fault === "reset-after") {
+      injected[fault]++;
+      req.socket.destroy();
+      return;
+    }
+    replyWith(res, answer);
+  };
+  const proxy = await listen((req, res) => void handle(req, res).catch(() => req.socket.destroy()), upstream);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: proxy.endpoint,
     injected,
     get requests() {
       return requests;
     },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      agent.destroy();
-    },
+    close: proxy.close,
   };
 }

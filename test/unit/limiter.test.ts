@@ -2,7 +2,11 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setImmediate as tick } from "node:timers/promises";
 import fc from "fast-check";
-import { AdaptiveLimiter } from "../../lambdas/core/limiter.ts";
+import { type AttemptDeps, attempt } from "../../lambdas/core/attempt.ts";
+import { LocalHaltSignal } from "../../lambdas/core/halt.ts";
+import { AdaptiveLimiter, type LimiterOptions, type LimiterSlot } from "../../lambdas/core/limiter.ts";
+import { DEFAULT_BACKOFF } from "../../lambdas/core/retry.ts";
+import { seededRandom } from "../support/faultProxy.ts";
 import "./arbitraries.ts"; // fast-check reporting settings
 
 interface Deferred {
@@ -340,5 +344,247 @@ describe("AdaptiveLimiter", () => {
     // Assess
     assert.equal(high.limit, 4);
     assert.equal(zero.limit, 1);
+  });
+});
+
+describe("AdaptiveLimiter windows", () => {
+  it("halves once for the throttles of tasks started before the last decrease", async () => {
+    // Prepare: 8 tasks in flight, all sent at the old rate.
+    const limiter = new AdaptiveLimiter({ max: 8 });
+    const slots: LimiterSlot[] = [];
+    const gate = deferred();
+    const first = Array.from({ length: 8 }, () =>
+      limiter.run(async (slot) => {
+        slots.push(slot);
+        await gate.promise;
+      }),
+    );
+    await settle();
+
+    // Act: every one of them comes back SlowDown.
+    for (const slot of slots) limiter.onThrottle(slot);
+    const afterOldNews = limiter.limit;
+    gate.resolve();
+    await Promise.all(first);
+    const later = await limiter.run(async (slot) => slot);
+    limiter.onThrottle(later);
+
+    // Assess
+    assert.equal(afterOldNews, 4, "eight SlowDowns of one window halve the limit once");
+    assert.equal(limiter.limit, 2, "a task started after the decrease is new news");
+  });
+
+  it("does not count towards growth the successes of tasks started before the last decrease", async () => {
+    // Prepare: two tasks in flight when the limit falls from 4 to 2.
+    const limiter = new AdaptiveLimiter({ max: 4, growEvery: 2 });
+    const gate = deferred();
+    const slots: LimiterSlot[] = [];
+    const old = [0, 1].map(() =>
+      limiter.run(async (slot) => {
+        slots.push(slot);
+        await gate.promise;
+      }),
+    );
+    await settle();
+    limiter.onThrottle(slots[0]);
+    gate.resolve();
+    await Promise.all(old);
+
+    // Act
+    for (const slot of slots) limiter.onSuccess(slot);
+    const afterOld = limiter.limit;
+    for (let i = 0; i < 2; i++) limiter.onSuccess(await limiter.run(async (slot) => slot));
+
+    // Assess
+    assert.equal(afterOld, 2);
+    assert.equal(limiter.limit, 3);
+  });
+});
+
+/** Time that passes only when the test says: timers fire in order, each once every promise has settled. */
+class VirtualClock {
+  now = 0;
+  private seq = 0;
+  private readonly timers: { at: number; seq: number; fire: () => void }[] = [];
+
+  readonly sleep = (ms: number): Promise<void> =>
+    new Promise<void>((fire) => {
+      this.timers.push({ at: this.now + Math.max(0, ms), seq: this.seq++, fire });
+    });
+
+  /** Fires timers until `work` settles. */
+  async runUntil(work: Promise<unknown>): Promise<void> {
+    let done = false;
+    void work.finally(() => {
+      done = true;
+    });
+    for (;;) {
+      await tick(); // every promise reaction that can run without time passing, runs
+      if (done) return;
+      this.timers.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const next = this.timers.shift();
+      if (next === undefined) throw new Error("nothing left to happen, and the work is not done");
+      this.now = next.at;
+      next.fire();
+    }
+  }
+}
+
+const slowDown = () =>
+  Object.assign(new Error("Please reduce your request rate."), { name: "SlowDown", $metadata: { httpStatusCode: 503 } });
+
+interface Simulation {
+  /** Copies the server accepts a second, and at most how many at once after a quiet spell. */
+  readonly rate: number;
+  readonly burst: number;
+  /** How long an accepted copy takes. SlowDown comes back in 1 ms. */
+  readonly latencyMs: number;
+  readonly keys: number;
+  /** One limiter per copy invocation; keys are dealt to them in turn. */
+  readonly limiters: readonly AdaptiveLimiter[];
+}
+
+/**
+ * Copy invocations, each through its own limiter and `attempt`, against a
+ * server that throttles above a rate (a token bucket), on a virtual clock:
+ * the same run every time. Each key is tried until it is copied, as
+ * re-enqueued keys are.
+ */
+async function simulate(s: Simulation) {
+  const clock = new VirtualClock();
+  let tokens = s.burst;
+  let refilledAt = 0;
+  let accepted = 0;
+  let throttled = 0;
+  const copy = async () => {
+    tokens = Math.min(s.burst, tokens + ((clock.now - refilledAt) * s.rate) / 1000);
+    refilledAt = clock.now;
+    if (tokens < 1) {
+      throttled++;
+      await clock.sleep(1);
+      throw slowDown();
+    }
+    tokens--;
+    accepted++;
+    await clock.sleep(s.latencyMs);
+  };
+  const random = seededRandom(7);
+  const halt = new LocalHaltSignal();
+  const copyKey = async (limiter: AdaptiveLimiter) => {
+    const deps: AttemptDeps = {
+      halt,
+      limiter,
+      tries: 4,
+      backoff: DEFAULT_BACKOFF,
+      remainingMs: () => Number.POSITIVE_INFINITY,
+      safetyMs: 0,
+      sleep: clock.sleep,
+      random,
+    };
+    while ((await attempt("job", deps, copy)).status !== "ok");
+  };
+  const work = Promise.all(
+    Array.from({ length: s.keys }, (_, i) => copyKey(s.limiters[i % s.limiters.length] ?? new AdaptiveLimiter({ max: 1 }))),
+  );
+  await clock.runUntil(work);
+  return { throttledShare: throttled / (accepted + throttled), copiesPerSecond: (accepted * 1000) / clock.now, accepted };
+}
+
+const invocations = (options: LimiterOptions) => [new AdaptiveLimiter(options), new AdaptiveLimiter(options)];
+
+describe("adaptive concurrency against a server that throttles above 150 copies/s", () => {
+  // Two invocations of 64 copies in flight could send 3,200 copies/s at 40 ms a copy.
+  const server = { rate: 150, burst: 15, keys: 2_000 };
+
+  it("settles near the rate: few SlowDowns, and copies at nearly the rate", async () => {
+    // Act
+    const adaptive = await simulate({ ...server, latencyMs: 40, limiters: invocations({ max: 64 }) });
+
+    // Assess: AIMD around ~7 copies in flight loses some tens of percent at worst; it stays well below.
+    assert.equal(adaptive.accepted, server.keys);
+    assert.ok(adaptive.throttledShare < 0.25, `throttled share ${adaptive.throttledShare.toFixed(3)}`);
+    assert.ok(adaptive.copiesPerSecond > 0.9 * server.rate, `${adaptive.copiesPerSecond.toFixed(1)} copies/s`);
+  });
+
+  it("storms the server with a fixed limit: most requests are SlowDowns", async () => {
+    // Act
+    const fixed = await simulate({ ...server, latencyMs: 40, limiters: invocations({ max: 64, min: 64 }) });
+    const adaptive = await simulate({ ...server, latencyMs: 40, limiters: invocations({ max: 64 }) });
+
+    // Assess
+    assert.ok(fixed.throttledShare > 0.6, `throttled share ${fixed.throttledShare.toFixed(3)}`);
+    assert.ok(fixed.throttledShare > 3 * adaptive.throttledShare);
+  });
+
+  it("keeps SlowDowns bounded when even one copy in flight is faster than the rate allows", async () => {
+    // Prepare: 2 ms a copy, so one copy in flight per invocation already asks for 1,000 copies/s
+    // and no concurrency limit alone can hold the rate: the slot resting through its backoff does.
+    const fast = { ...server, latencyMs: 2 };
+
+    // Act
+    const adaptive = await simulate({ ...fast, limiters: invocations({ max: 64 }) });
+
+    // Assess
+    assert.ok(adaptive.throttledShare < 0.45, `throttled share ${adaptive.throttledShare.toFixed(3)}`);
+    assert.ok(adaptive.copiesPerSecond > 0.8 * server.rate, `${adaptive.copiesPerSecond.toFixed(1)} copies/s`);
+  });
+});
+
+/**
+ * Keys a and b through one slot on a virtual clock: a's first try fails with
+ * `firstError`, every other try takes 10 ms. Logs when each try starts.
+ */
+async function twoKeysThroughOneSlot(firstError: Error) {
+  const clock = new VirtualClock();
+  const limiter = new AdaptiveLimiter({ max: 1 });
+  const log: string[] = [];
+  let failA = true;
+  const deps: AttemptDeps = {
+    halt: new LocalHaltSignal(),
+    limiter,
+    tries: 3,
+    backoff: { baseMs: 100, capMs: 1_000 },
+    remainingMs: () => Number.POSITIVE_INFINITY,
+    safetyMs: 0,
+    sleep: clock.sleep,
+    random: () => 0.5, // every backoff is half its ceiling: 50 ms after a first try
+  };
+  const request = (key: string) => async () => {
+    log.push(`${clock.now} ${key}`);
+    if (key === "a" && failA) {
+      failA = false;
+      throw firstError;
+    }
+    await clock.sleep(10);
+    return key;
+  };
+  const both = Promise.all([attempt("job", deps, request("a")), attempt("job", deps, request("b"))]);
+  await clock.runUntil(both);
+  const statuses = (await both).map((o) => o.status);
+  return { log, statuses, limiter };
+}
+
+describe("attempt under SlowDown", () => {
+  it("keeps the slot through the backoff of a throttled try, so no other request starts meanwhile", async () => {
+    // Act
+    const { log, statuses } = await twoKeysThroughOneSlot(slowDown());
+
+    // Assess: a rests 50 ms in its slot; b, first in line, starts only then, and a after b.
+    assert.deepEqual(log, ["0 a", "50 b", "60 a"]);
+    assert.deepEqual(statuses, ["ok", "ok"]);
+  });
+
+  it("gives the slot back at once after a transient error", async () => {
+    // Act
+    const internal = Object.assign(new Error("We encountered an internal error."), {
+      name: "InternalError",
+      $metadata: { httpStatusCode: 500 },
+    });
+    const { log, statuses, limiter } = await twoKeysThroughOneSlot(internal);
+
+    // Assess: b takes the slot while a backs off outside it; the limit stays.
+    assert.deepEqual(log, ["0 a", "0 b", "50 a"]);
+    assert.deepEqual(statuses, ["ok", "ok"]);
+    assert.equal(limiter.limit, 1);
   });
 });
