@@ -4,12 +4,16 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { ListQueuesCommand } from "@aws-sdk/client-sqs";
 import { sortKeys } from "../../lambdas/core/keyOrder.ts";
 import { awkwardKeys, checkObjects, ensureBucket, putObjects, seedObject } from "../../scripts/lib/seed.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
+import { replyS3Error, replyWith, upstreamTo } from "../support/forward.ts";
 import { assertOneLineError, lastJson, runOperator } from "../support/localStack.ts";
 
 describe("npm run local", () => {
@@ -106,6 +110,47 @@ describe("npm run local", () => {
     );
     assert.equal(run.code, 3);
     assertOneLineError(run, /overlaps source/);
+  });
+
+  it("refuses a source bucket it may not read with one line and exit 3, before any queue exists", async () => {
+    // Prepare: a proxy that denies every request on the source bucket, as S3 does without a grant.
+    const source = bucketName("cli-denied");
+    const destination = bucketName("cli-dst");
+    await ensureBucket(emulator.s3, source);
+    await ensureBucket(emulator.s3, destination);
+    const upstream = upstreamTo(emulator.endpoint);
+    let denied = 0;
+    const proxy = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        if ((req.url ?? "").startsWith(`/${source}`)) {
+          denied++;
+          replyS3Error(res, 403, "AccessDenied", "Access Denied");
+          return;
+        }
+        upstream.send(req, Buffer.concat(chunks)).then(
+          (answer) => replyWith(res, answer),
+          () => res.destroy(),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const queuesBefore = (await emulator.sqs.send(new ListQueuesCommand({}))).QueueUrls?.length ?? 0;
+    try {
+      // Act
+      const run = await runOperator("local", ["--source", `s3://${source}/`, "--dest", `s3://${destination}/`, "--endpoint", endpoint], "");
+
+      // Assess
+      assert.equal(run.code, 3, run.stderr);
+      assertOneLineError(run, new RegExp(`no access to source bucket "${source}" \\(403 Forbidden\\)`));
+      assert.ok(denied > 0, "the proxy denied the preflight");
+      assert.equal((await emulator.sqs.send(new ListQueuesCommand({}))).QueueUrls?.length ?? 0, queuesBefore, "no queue created");
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+      upstream.close();
+    }
   });
 
   it("reports an unreachable endpoint with one line and exit 3", async () => {
