@@ -1,6 +1,8 @@
 /** The embedded emulator: fauxqs serves S3 and SQS on one port (patched at install, see patches/). */
 export interface Emulator {
   readonly endpoint: string;
+  /** The emulator's process id, when it runs in a child process. */
+  readonly pid?: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export async function spawnEmulator(port = 0): Promise<Emulator> {
   });
   return {
     endpoint,
+    pid: child.pid,
     stop: async () => {
       child.kill("SIGTERM");
       await exited;

@@ -1,0 +1,466 @@
+/**
+ * npm run bench: throughput and requests per object of the pipeline against
+ * a ceiling (a tight CopyObject loop) and a baseline (the original design),
+ * in one run on the embedded emulator. See --help.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { dirname } from "node:path";
+import { createS3Client } from "../lambdas/aws/clients.ts";
+import { parseSize } from "../lambdas/core/copyPlan.ts";
+import { UsageError } from "../lambdas/core/errors.ts";
+import { throughputSvg } from "./bench/chart.ts";
+import { processCpuSeconds } from "./bench/cpu.ts";
+import { countObjects, seedBucket } from "./bench/dataset.ts";
+import { type PhaseName, type PhaseResult, type PhaseSettings, runPhaseInChild } from "./bench/phase.ts";
+import { perObject, round } from "./bench/requests.ts";
+import { EXIT, parseCommandArgs, positiveInt, runCommand } from "./lib/cli.ts";
+import { spawnEmulator } from "./lib/emulator.ts";
+import { ensureBucket } from "./lib/seed.ts";
+
+const USAGE = `usage: npm run bench -- [--objects N] [--size SIZE] [--json] [...]
+Runs, on the embedded emulator (started in its own process on a free port):
+the pipeline through the local runtime, the ceiling (a tight CopyObject loop at
+the same concurrency, no queues) and the baseline (the original design: one
+listing per printable-ASCII prefix, 100-key messages, keys copied one at a
+time), then a sync of the unchanged bucket and a sweep of copy concurrency.
+Each phase runs in a process of its own; its requests are counted by operation.
+  --objects N             objects in the source bucket (default 10000)
+  --size SIZE             bytes per object, e.g. 1KiB, 512 (default 1KiB)
+  --list-concurrency N    list invocations (default 4)
+  --copy-invocations N    copy invocations (default 4)
+  --copy-concurrency N    copies in flight per copy invocation (default 64)
+  --latency-ms N          hold every S3 and SQS request about N ms (N/2 to 3N/2) before it goes
+                          out, as a real service's round trip would (default 0: the emulator as is)
+  --repeat N              run the pipeline and the ceiling N times, alternately, and take the
+                          median throughput of each (default 1)
+  --sweep LIST            total copies in flight to chart, e.g. 8,16,32 (default 8,16,32,64,128,256)
+  --sweep-objects N       objects per sweep run (default: --objects)
+  --chart PATH            where the SVG chart goes (default bench/throughput.svg)
+  --memory-check          also run the pipeline at --memory-objects and compare peak memory
+  --memory-objects N      (default 10 x --objects)
+  --skip-baseline         do not run the baseline
+  --skip-sync             do not run the sync of the unchanged bucket
+  --skip-sweep            no sweep, no chart
+  --check                 exit 1 when a target is missed
+  --json                  last stdout line is one JSON object with every figure`;
+
+interface Options {
+  readonly objects: number;
+  readonly size: number;
+  readonly settings: Omit<PhaseSettings, "endpoint" | "source" | "destination" | "objects">;
+  readonly repeat: number;
+  readonly sweep: readonly number[];
+  readonly sweepObjects: number;
+  readonly chart: string;
+  readonly memoryObjects: number | undefined;
+  readonly baseline: boolean;
+  readonly sync: boolean;
+  readonly check: boolean;
+  readonly json: boolean;
+}
+
+function parseOptions(argv: string[]): Options | undefined {
+  const args = parseCommandArgs(argv, {
+    objects: { type: "string" },
+    size: { type: "string" },
+    "list-concurrency": { type: "string" },
+    "copy-invocations": { type: "string" },
+    "copy-concurrency": { type: "string" },
+    "latency-ms": { type: "string" },
+    repeat: { type: "string" },
+    sweep: { type: "string" },
+    "sweep-objects": { type: "string" },
+    chart: { type: "string" },
+    "memory-check": { type: "boolean", default: false },
+    "memory-objects": { type: "string" },
+    "skip-baseline": { type: "boolean", default: false },
+    "skip-sync": { type: "boolean", default: false },
+    "skip-sweep": { type: "boolean", default: false },
+    check: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  });
+  if (args.help) return undefined;
+  const objects = positiveInt(args.objects, "objects", 10_000);
+  const size = args.size === undefined ? 1024 : parseSize(args.size, "--size");
+  if (size > 5 * 1024 ** 2) throw new UsageError(`--size must be at most 5MiB (objects are seeded in memory), got "${args.size}"`);
+  const sweep = (args.sweep ?? "8,16,32,64,128,256").split(",").map((s) => positiveInt(s.trim(), "sweep", 0));
+  return {
+    objects,
+    size,
+    settings: {
+      listConcurrency: positiveInt(args["list-concurrency"], "list-concurrency", 4),
+      copyInvocations: positiveInt(args["copy-invocations"], "copy-invocations", 4),
+      copyConcurrency: positiveInt(args["copy-concurrency"], "copy-concurrency", 64),
+      latencyMs: args["latency-ms"] === "0" ? 0 : positiveInt(args["latency-ms"], "latency-ms", 0),
+    },
+    repeat: positiveInt(args.repeat, "repeat", 1),
+    sweep: args["skip-sweep"] ? [] : [...new Set(sweep)].sort((a, b) => a - b),
+    sweepObjects: positiveInt(args["sweep-objects"], "sweep-objects", objects),
+    chart: args.chart ?? "bench/throughput.svg",
+    memoryObjects:
+      args["memory-check"] || args["memory-objects"] !== undefined
+        ? positiveInt(args["memory-objects"], "memory-objects", objects * 10)
+        : undefined,
+    baseline: !args["skip-baseline"],
+    sync: !args["skip-sync"],
+    check: args.check,
+    json: args.json,
+  };
+}
+
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+/** The pipeline's split of a total concurrency: the configured invocations, copies in flight shared among them. */
+function splitConcurrency(total: number, invocations: number): { copyInvocations: number; copyConcurrency: number } {
+  const copyInvocations = Math.min(invocations, total);
+  return { copyInvocations, copyConcurrency: Math.max(1, Math.round(total / copyInvocations)) };
+}
+
+interface PhaseFigures {
+  readonly objects: number;
+  readonly copied: number;
+  readonly skipped: number;
+  readonly failed: number;
+  readonly complete: boolean;
+  readonly seconds: number;
+  readonly objectsPerSecond: number;
+  readonly copiesInFlight: number;
+  readonly requests: PhaseResult["requests"];
+  readonly requestsPerObject: ReturnType<typeof perObject>;
+  readonly maxRssMiB: number;
+  readonly peakHeapMiB: number;
+  /** Where the time went: CPU of the phase's process and of the emulator, per object and as a share of the wall time. */
+  readonly cpu: {
+    readonly phaseMsPerObject: number;
+    readonly emulatorMsPerObject: number | null;
+    readonly phaseBusy: number;
+    readonly emulatorBusy: number | null;
+  };
+}
+
+function figures(r: PhaseResult, objects: number, copiesInFlight: number, emulatorCpuSeconds: number | undefined): PhaseFigures {
+  const perObjectMs = (seconds: number) => round((seconds * 1000) / objects, 3);
+  const busy = (seconds: number) => (r.seconds > 0 ? round(seconds / r.seconds, 2) : 0);
+  return {
+    objects,
+    copied: r.copied,
+    skipped: r.skipped,
+    failed: r.failed,
+    complete: r.complete,
+    seconds: round(r.seconds, 3),
+    objectsPerSecond: r.seconds > 0 ? Math.round(objects / r.seconds) : 0,
+    copiesInFlight,
+    requests: r.requests,
+    requestsPerObject: perObject(r.requests, objects),
+    maxRssMiB: round(r.maxRssBytes / 2 ** 20, 1),
+    peakHeapMiB: round(r.peakHeapBytes / 2 ** 20, 1),
+    cpu: {
+      phaseMsPerObject: perObjectMs(r.cpuSeconds),
+      emulatorMsPerObject: emulatorCpuSeconds === undefined ? null : perObjectMs(emulatorCpuSeconds),
+      phaseBusy: busy(r.cpuSeconds),
+      emulatorBusy: emulatorCpuSeconds === undefined ? null : busy(emulatorCpuSeconds),
+    },
+  };
+}
+
+interface PhaseRun {
+  readonly figures: PhaseFigures;
+  readonly destination: string;
+  readonly ran: boolean;
+  readonly note?: string | undefined;
+}
+
+interface MemoryCheck {
+  readonly objects: number;
+  readonly maxRssMiB: number;
+  readonly baseObjects: number;
+  /** The median peak RSS of the main pipeline runs. */
+  readonly baseMaxRssMiB: number;
+  readonly ratio: number;
+  readonly pipeline: PhaseFigures;
+  readonly sync: PhaseFigures | null;
+}
+
+function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? 0;
+}
+
+/** The run of median throughput (the lower middle one of an even count). */
+function median<T extends { figures: PhaseFigures }>(runs: readonly T[]): T {
+  const sorted = [...runs].sort((a, b) => a.figures.objectsPerSecond - b.figures.objectsPerSecond);
+  const mid = sorted[Math.floor((sorted.length - 1) / 2)];
+  if (mid === undefined) throw new Error("no runs");
+  return mid;
+}
+
+interface Target {
+  readonly name: string;
+  readonly value: number | null;
+  readonly limit: number;
+  /** "min": value must be at least limit; "max": at most. */
+  readonly kind: "min" | "max";
+  readonly met: boolean | null;
+}
+
+function target(name: string, value: number | undefined, kind: "min" | "max", limit: number): Target {
+  if (value === undefined || !Number.isFinite(value)) return { name, value: null, limit, kind, met: null };
+  return { name, value: round(value, 4), limit, kind, met: kind === "min" ? value >= limit : value <= limit };
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  if (options === undefined) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  const { objects, settings } = options;
+  const inFlight = settings.copyInvocations * settings.copyConcurrency;
+  const loadBefore = loadavg().map((l) => round(l, 2));
+  progress(`bench: load average ${loadBefore.join(" ")}; starting the emulator in its own process`);
+  const emulator = await spawnEmulator(0);
+  const admin = createS3Client({ endpoint: emulator.endpoint, maxSockets: 256 });
+  let n = 0;
+  const bucket = (what: string) => `bench-${what}-${process.pid}-${++n}`;
+  try {
+    const source = bucket("src");
+    const seedStarted = performance.now();
+    progress(`bench: seeding ${objects} objects of ${options.size} bytes into ${source}`);
+    await seedBucket(admin, source, objects, options.size, 256, (done) => {
+      if (done % 10_000 === 0) progress(`  seeded ${done}`);
+    });
+    progress(`bench: seeded in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
+
+    const runs: PhaseRun[] = [];
+    const run = async (phase: PhaseName, src: string, count: number, s: typeof settings, destination?: string): Promise<PhaseRun> => {
+      const dest = destination ?? bucket(`${phase}-dst`);
+      if (destination === undefined) await ensureBucket(admin, dest);
+      progress(`bench: ${phase}: ${count} objects, ${s.copyInvocations} x ${s.copyConcurrency} copies in flight`);
+      const emulatorCpu = processCpuSeconds(emulator.pid);
+      const result = await runPhaseInChild({ phase, endpoint: emulator.endpoint, source: src, destination: dest, objects: count, ...s });
+      const emulatorCpuAfter = processCpuSeconds(emulator.pid);
+      // The emulator's CPU over the worker's whole life: it idles while the worker starts.
+      const emulatorSeconds = emulatorCpu === undefined || emulatorCpuAfter === undefined ? undefined : emulatorCpuAfter - emulatorCpu;
+      // A phase is judged by what its destination holds, not only by what it says it did.
+      const found = result.ran ? await countObjects(admin, dest) : 0;
+      const ok = phase === "sync" || found === count;
+      // The baseline keeps one copy in flight per copy worker.
+      const copies = phase === "baseline" ? s.copyInvocations : s.copyInvocations * s.copyConcurrency;
+      const f = { ...figures(result, count, copies, emulatorSeconds), complete: result.complete && ok };
+      const cpu = `CPU busy: ${phase} ${f.cpu.phaseBusy}, emulator ${f.cpu.emulatorBusy ?? "?"}`;
+      progress(
+        `bench: ${phase}: ${result.ran ? `${f.objectsPerSecond} objects/s (${f.seconds} s), ${found} in the destination, peak RSS ${f.maxRssMiB} MiB, ${cpu}` : `not run: ${result.note}`}`,
+      );
+      const done: PhaseRun = { figures: f, destination: dest, ran: result.ran, note: result.note };
+      if (result.ran) runs.push(done);
+      return done;
+    };
+
+    // Alternated, so that a neighbour's load on the machine falls on both alike; the median run of each counts.
+    const pipelineRuns: PhaseRun[] = [];
+    const ceilingRuns: PhaseRun[] = [];
+    for (let i = 0; i < options.repeat; i++) {
+      pipelineRuns.push(await run("pipeline", source, objects, settings));
+      ceilingRuns.push(await run("ceiling", source, objects, settings));
+    }
+    const pipeline = median(pipelineRuns);
+    const ceiling = median(ceilingRuns);
+    const sync = options.sync ? await run("sync", source, objects, settings, pipeline.destination) : undefined;
+    const baseline = options.baseline ? await run("baseline", source, objects, settings) : undefined;
+
+    const sweep: { inFlight: number; pipeline: number; ceiling: number; copyInvocations: number; copyConcurrency: number }[] = [];
+    if (options.sweep.length > 0) {
+      const sweepSource = options.sweepObjects === objects ? source : bucket("sweep-src");
+      if (sweepSource !== source) await seedBucket(admin, sweepSource, options.sweepObjects, options.size, 256);
+      for (const total of options.sweep) {
+        const split = splitConcurrency(total, settings.copyInvocations);
+        const s = { ...settings, ...split };
+        const p = await run("pipeline", sweepSource, options.sweepObjects, s);
+        const c = await run("ceiling", sweepSource, options.sweepObjects, s);
+        sweep.push({
+          inFlight: split.copyInvocations * split.copyConcurrency,
+          ...split,
+          pipeline: p.figures.objectsPerSecond,
+          ceiling: c.figures.objectsPerSecond,
+        });
+      }
+      mkdirSync(dirname(options.chart), { recursive: true });
+      writeFileSync(
+        options.chart,
+        throughputSvg({
+          title: "s3-fanout: copy throughput against copy concurrency",
+          subtitle:
+            `${options.sweepObjects} objects of ${options.size} B on the embedded emulator, ${settings.copyInvocations} copy invocations` +
+            (settings.latencyMs > 0 ? `, ~${settings.latencyMs} ms added per request` : ""),
+          xLabel: "copies in flight (copy invocations x copies per invocation)",
+          yLabel: "objects per second",
+          series: [
+            { name: "ceiling: tight CopyObject loop", color: "#888888", points: sweep.map((p) => [p.inFlight, p.ceiling] as const) },
+            { name: "pipeline (local runtime)", color: "#1f6fd1", points: sweep.map((p) => [p.inFlight, p.pipeline] as const) },
+            ...(baseline
+              ? [
+                  {
+                    name: "baseline: original design (one copy in flight per worker)",
+                    color: "#d9822b",
+                    points: [[baseline.figures.copiesInFlight, baseline.figures.objectsPerSecond] as const],
+                  },
+                ]
+              : []),
+          ],
+        }),
+      );
+      progress(`bench: chart written to ${options.chart}`);
+    }
+
+    let memory: MemoryCheck | undefined;
+    if (options.memoryObjects !== undefined) {
+      const big = bucket("mem-src");
+      progress(`bench: memory check: seeding ${options.memoryObjects} objects into ${big}`);
+      await seedBucket(admin, big, options.memoryObjects, options.size, 256, (done) => {
+        if (done % 10_000 === 0) progress(`  seeded ${done}`);
+      });
+      const m = await run("pipeline", big, options.memoryObjects, settings);
+      const mSync = options.sync ? await run("sync", big, options.memoryObjects, settings, m.destination) : undefined;
+      const base = medianOf(pipelineRuns.map((r) => r.figures.maxRssMiB));
+      memory = {
+        objects: options.memoryObjects,
+        maxRssMiB: m.figures.maxRssMiB,
+        baseObjects: objects,
+        baseMaxRssMiB: base,
+        ratio: round(m.figures.maxRssMiB / base, 3),
+        pipeline: m.figures,
+        sync: mSync?.ran ? mSync.figures : null,
+      };
+    }
+
+    const p = pipeline.figures;
+    const ratios = {
+      pipelineVsCeiling: round(p.objectsPerSecond / ceiling.figures.objectsPerSecond, 3),
+      pipelineVsBaseline: baseline ? round(p.objectsPerSecond / baseline.figures.objectsPerSecond, 2) : null,
+    };
+    const syncPerObject = sync?.ran ? sync.figures.requestsPerObject.total : undefined;
+    const targets = {
+      pipelineVsCeiling: target("pipeline objects/s / ceiling objects/s", ratios.pipelineVsCeiling, "min", 0.8),
+      pipelineVsBaseline: target("pipeline objects/s / baseline objects/s", ratios.pipelineVsBaseline ?? undefined, "min", 10),
+      s3RequestsPerObject: target("S3 requests per object copied (pipeline)", p.requestsPerObject.s3Total, "max", 1.02),
+      sqsRequestsPerObject: target(
+        "SQS requests per object copied (pipeline, queue admin included)",
+        p.requestsPerObject.sqsTotal,
+        "max",
+        0.03,
+      ),
+      syncRequestsPerObject: target("requests per object, sync of the unchanged bucket", syncPerObject, "max", 0.003),
+      memoryRatio: target(`pipeline peak RSS at ${options.memoryObjects ?? "10x"} objects / at ${objects}`, memory?.ratio, "max", 1.25),
+      // The same sync target at the memory check's size, where the fixed costs (queues, pollers) weigh less.
+      ...(memory?.sync
+        ? {
+            syncRequestsPerObjectLarge: target(
+              `requests per object, sync of the unchanged bucket at ${memory.objects} objects`,
+              memory.sync.requestsPerObject.total,
+              "max",
+              0.003,
+            ),
+          }
+        : {}),
+    };
+
+    report({
+      options,
+      pipeline: p,
+      sync: sync?.figures,
+      syncNote: sync?.ran === false ? sync.note : undefined,
+      ceiling: ceiling.figures,
+      baseline: baseline?.figures,
+      ratios,
+      sweep,
+      memory,
+      targets,
+    });
+    const complete = runs.every((r) => r.figures.complete);
+    if (options.json) {
+      process.stdout.write(
+        `${JSON.stringify({
+          objects,
+          objectBytes: options.size,
+          settings: { ...settings, copiesInFlight: inFlight, repeat: options.repeat },
+          // The machine's load before and after: other work on its two cores skews every figure.
+          loadAverage: { before: loadBefore, after: loadavg().map((l) => round(l, 2)) },
+          complete,
+          pipeline: { ...p, samples: pipelineRuns.map((r) => r.figures.objectsPerSecond) },
+          ceiling: { ...ceiling.figures, samples: ceilingRuns.map((r) => r.figures.objectsPerSecond) },
+          baseline: baseline?.figures ?? null,
+          sync: sync?.ran ? sync.figures : null,
+          ...(sync?.ran === false ? { syncPending: sync.note } : {}),
+          ratios,
+          sweep,
+          chart: options.sweep.length > 0 ? options.chart : null,
+          memory: memory ?? null,
+          targets,
+        })}\n`,
+      );
+    }
+    if (!complete) return EXIT.failed;
+    if (options.check && Object.values(targets).some((t) => t.met === false)) return EXIT.failed;
+    return EXIT.ok;
+  } finally {
+    admin.destroy();
+    await emulator.stop();
+  }
+}
+
+interface Report {
+  readonly options: Options;
+  readonly pipeline: PhaseFigures;
+  readonly sync: PhaseFigures | undefined;
+  readonly syncNote: string | undefined;
+  readonly ceiling: PhaseFigures;
+  readonly baseline: PhaseFigures | undefined;
+  readonly ratios: { pipelineVsCeiling: number; pipelineVsBaseline: number | null };
+  readonly sweep: readonly { inFlight: number; pipeline: number; ceiling: number }[];
+  readonly memory: MemoryCheck | undefined;
+  readonly targets: Record<string, Target>;
+}
+
+/** The human report on stdout. */
+function report(r: Report): void {
+  const out: string[] = [];
+  const row = (name: string, f: PhaseFigures | undefined) => {
+    if (!f) return;
+    const q = f.requestsPerObject;
+    out.push(
+      `${name.padEnd(9)} ${String(f.objectsPerSecond).padStart(7)} obj/s ${f.seconds.toFixed(2).padStart(7)} s ${String(f.copiesInFlight).padStart(4)} in flight  ` +
+        `S3 ${q.s3Total.toFixed(4)}/obj (list ${q.s3.list} copy ${q.s3.copy} head ${q.s3.head} get ${q.s3.get} put ${q.s3.put} other ${q.s3.other})  ` +
+        `SQS ${q.sqsTotal.toFixed(4)}/obj (send ${q.sqs.send} receive ${q.sqs.receive} delete ${q.sqs.delete} other ${q.sqs.other})  peak RSS ${f.maxRssMiB} MiB`,
+    );
+  };
+  out.push(`${r.options.objects} objects of ${r.options.size} B; requests per object by operation`);
+  row("pipeline", r.pipeline);
+  row("ceiling", r.ceiling);
+  row("baseline", r.baseline);
+  if (r.sync?.seconds) row("sync", r.sync);
+  if (r.syncNote) out.push(`sync      pending: ${r.syncNote}`);
+  out.push(
+    `pipeline / ceiling ${r.ratios.pipelineVsCeiling}` +
+      (r.ratios.pipelineVsBaseline === null ? "" : `, pipeline / baseline ${r.ratios.pipelineVsBaseline}`),
+  );
+  if (r.sweep.length > 0)
+    out.push(
+      `sweep (in flight: pipeline / ceiling obj/s): ${r.sweep.map((s) => `${s.inFlight}: ${s.pipeline} / ${s.ceiling}`).join(", ")}`,
+    );
+  if (r.memory) {
+    out.push(
+      `memory: pipeline peak RSS ${r.memory.baseMaxRssMiB} MiB at ${r.memory.baseObjects} objects, ${r.memory.maxRssMiB} MiB at ${r.memory.objects} (x${r.memory.ratio})`,
+    );
+    row(`${r.memory.objects / 1000}k`, r.memory.pipeline);
+    if (r.memory.sync) row(`sync ${r.memory.objects / 1000}k`, r.memory.sync);
+  }
+  for (const t of Object.values(r.targets)) {
+    const verdict = t.met === null ? "not measured" : t.met ? "met" : "MISSED";
+    out.push(`target: ${t.name} ${t.value ?? "-"} ${t.kind === "min" ? ">=" : "<="} ${t.limit}: ${verdict}`);
+  }
+  process.stdout.write(`${out.join("\n")}\n`);
+}
+
+await runCommand(main);

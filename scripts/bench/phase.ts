@@ -1,0 +1,92 @@
+/** A benchmark phase as the driver asks for it and as its worker process reports it. */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import * as v from "valibot";
+import { type JobOptions, JobOptionsSchema } from "../../lambdas/core/jobOptions.ts";
+import type { RequestCounts } from "./requests.ts";
+
+export interface PhaseSettings {
+  readonly endpoint: string;
+  readonly source: string;
+  readonly destination: string;
+  /** Objects in the source. */
+  readonly objects: number;
+  readonly listConcurrency: number;
+  readonly copyInvocations: number;
+  readonly copyConcurrency: number;
+  /** Milliseconds every request waits before it goes out (a modelled service round trip). */
+  readonly latencyMs: number;
+}
+
+export type PhaseName = "pipeline" | "sync" | "ceiling" | "baseline";
+
+export interface PhaseSpec extends PhaseSettings {
+  readonly phase: PhaseName;
+}
+
+export interface PhaseResult {
+  readonly phase: PhaseName;
+  /** Objects copied (for sync: objects found identical and skipped, plus any copied). */
+  readonly copied: number;
+  readonly skipped: number;
+  readonly failed: number;
+  readonly seconds: number;
+  readonly requests: RequestCounts;
+  /** The process's peak resident set (getrusage ru_maxrss), bytes. */
+  readonly maxRssBytes: number;
+  /** The largest V8 heap in use seen by sampling every 50 ms, bytes. */
+  readonly peakHeapBytes: number;
+  /** CPU seconds (user + system) the phase itself used, start-up aside. */
+  readonly cpuSeconds: number;
+  /** Whether the phase did all it should have (the pipeline: the ledger proves the job complete). */
+  readonly complete: boolean;
+  /** False when the phase could not run here (sync before the job option exists). */
+  readonly ran: boolean;
+  readonly note?: string;
+}
+
+/** Sockets per client, as runLocalJob sizes them: the copies in flight plus room for the rest. */
+export function maxSocketsFor(s: PhaseSettings): number {
+  return s.copyInvocations * s.copyConcurrency + 32;
+}
+
+/** `{ sync: true }` when the job options know sync mode, else undefined. */
+export function syncJobOptions(): JobOptions | undefined {
+  if (!("sync" in JobOptionsSchema.entries)) return undefined;
+  return v.parse(JobOptionsSchema, { sync: true });
+}
+
+const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** Runs a phase in a fresh Node process (this Node, with tsx) and resolves with its result. */
+export function runPhaseInChild(spec: PhaseSpec, nodeArgs: readonly string[] = []): Promise<PhaseResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", WORKER, JSON.stringify(spec)], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      const text = d.toString();
+      stderr += text;
+      for (const line of text.split("\n")) if (line.startsWith("  ")) process.stderr.write(`${line}\n`);
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const last = stdout.trim().split("\n").at(-1) ?? "";
+      if (code === 0 && last.startsWith("{")) resolve(JSON.parse(last) as PhaseResult);
+      else reject(new Error(`${spec.phase} worker exited with ${code}: ${errorLine(stderr)}`));
+    });
+  });
+}
+
+/** The line of a worker's stderr that says what went wrong: its first error, else its last line. */
+function errorLine(text: string): string {
+  const lines = text.split("\n").filter((l) => l.trim() !== "" && !l.includes("ExperimentalWarning") && !l.includes("--trace-warnings"));
+  return (lines.find((l) => /^\w*Error\b|^error:/.test(l)) ?? lines.at(-1) ?? "").trim();
+}

@@ -1,0 +1,114 @@
+/**
+ * One benchmark phase in a process of its own, so that its memory and CPU
+ * are measured alone (the emulator and the bench's driver run elsewhere).
+ * Takes a PhaseSpec as JSON in argv[2]; progress goes to stderr and the
+ * last stdout line is the PhaseResult.
+ */
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
+import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
+import { runLocalJob } from "../local/job.ts";
+import { runBaseline } from "./baseline.ts";
+import { runCeiling } from "./ceiling.ts";
+import { maxSocketsFor, type PhaseResult, type PhaseSpec, syncJobOptions } from "./phase.ts";
+import { addLatency, RequestCounter } from "./requests.ts";
+
+async function runPhase(
+  spec: PhaseSpec,
+  s3: S3Client,
+  sqs: SQSClient,
+): Promise<Omit<PhaseResult, "requests" | "maxRssBytes" | "peakHeapBytes" | "cpuSeconds">> {
+  const { phase } = spec;
+  if (phase === "ceiling") {
+    const run = await runCeiling(s3, spec.source, spec.destination, spec.objects, spec.copyInvocations * spec.copyConcurrency);
+    return { phase, copied: run.copied, skipped: 0, failed: run.failed, seconds: run.seconds, complete: run.failed === 0, ran: true };
+  }
+  if (phase === "baseline") {
+    const run = await runBaseline(s3, sqs, {
+      source: spec.source,
+      destination: spec.destination,
+      objects: spec.objects,
+      listWorkers: spec.listConcurrency,
+      copyWorkers: spec.copyInvocations,
+    });
+    return {
+      phase,
+      copied: run.copied,
+      skipped: 0,
+      failed: run.failed,
+      seconds: run.seconds,
+      complete: run.copied === spec.objects,
+      ran: true,
+    };
+  }
+  let jobOptions: JobOptions | undefined;
+  if (phase === "sync") {
+    jobOptions = syncJobOptions();
+    if (jobOptions === undefined)
+      return { phase, copied: 0, skipped: 0, failed: 0, seconds: 0, complete: false, ran: false, note: "JobOptions has no sync mode yet" };
+  }
+  let lastReport = 0;
+  const result = await runLocalJob({
+    source: { bucket: spec.source, prefix: "" },
+    destination: { bucket: spec.destination, prefix: "" },
+    endpoint: spec.endpoint,
+    s3,
+    sqs,
+    listConcurrency: spec.listConcurrency,
+    copyInvocations: spec.copyInvocations,
+    copyConcurrency: spec.copyConcurrency,
+    logLevel: "SILENT",
+    ...(jobOptions ? { jobOptions } : {}),
+    onProgress: (summary) => {
+      if (Date.now() - lastReport < 2_000) return;
+      lastReport = Date.now();
+      process.stderr.write(`  ${phase}: listed ${summary.listed}, copied ${summary.copied}, skipped ${summary.skipped}\n`);
+    },
+  });
+  return {
+    phase,
+    copied: result.copied,
+    skipped: result.skipped,
+    failed: result.failed,
+    seconds: result.seconds,
+    complete: result.complete,
+    ran: true,
+  };
+}
+
+async function main(): Promise<void> {
+  const spec = JSON.parse(process.argv[2] ?? "{}") as PhaseSpec;
+  const clientOptions = { endpoint: spec.endpoint, maxSockets: maxSocketsFor(spec) };
+  const s3 = createS3Client(clientOptions);
+  const sqs = createSqsClient(clientOptions);
+  const counter = new RequestCounter();
+  counter.attach("s3", s3);
+  counter.attach("sqs", sqs);
+  addLatency(s3, spec.latencyMs);
+  addLatency(sqs, spec.latencyMs);
+  let peakHeapBytes = process.memoryUsage().heapUsed;
+  const sampler = setInterval(() => {
+    peakHeapBytes = Math.max(peakHeapBytes, process.memoryUsage().heapUsed);
+  }, 50);
+  try {
+    const cpuBefore = process.cpuUsage();
+    const result = await runPhase(spec, s3, sqs);
+    const cpu = process.cpuUsage(cpuBefore);
+    clearInterval(sampler);
+    const out: PhaseResult = {
+      ...result,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      requests: counter.counts,
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      peakHeapBytes,
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } finally {
+    clearInterval(sampler);
+    s3.destroy();
+    sqs.destroy();
+  }
+}
+
+await main();

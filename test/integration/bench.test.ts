@@ -1,0 +1,191 @@
+/**
+ * `npm run bench` with tiny numbers, as an operator runs it: every figure is
+ * in the JSON last line, the counts agree with each other, the chart is an
+ * SVG. Timings are printed by the bench, never asserted here.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { HeadBucketCommand } from "@aws-sdk/client-s3";
+import { createS3Client } from "../../lambdas/aws/clients.ts";
+import { syncJobOptions } from "../../scripts/bench/phase.ts";
+import { RequestCounter, S3_OPERATIONS, SQS_OPERATIONS, s3Operation, sqsOperation } from "../../scripts/bench/requests.ts";
+import { assertOneLineError, lastJson, runOperator } from "../support/localStack.ts";
+
+const OBJECTS = 300;
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown, what: string): Json => {
+  assert.ok(typeof v === "object" && v !== null && !Array.isArray(v), `${what} is not an object`);
+  return v as Json;
+};
+const num = (v: unknown, what: string): number => {
+  assert.equal(typeof v, "number", `${what} is not a number`);
+  return v as number;
+};
+
+function assertPhase(phase: Json, name: string): void {
+  for (const field of ["objects", "copied", "failed", "seconds", "objectsPerSecond", "copiesInFlight", "maxRssMiB", "peakHeapMiB"])
+    num(phase[field], `${name}.${field}`);
+  assert.equal(phase.complete, true, `${name} complete`);
+  const requests = obj(phase.requests, `${name}.requests`);
+  const perObject = obj(phase.requestsPerObject, `${name}.requestsPerObject`);
+  const s3 = obj(requests.s3, `${name}.requests.s3`);
+  const sqs = obj(requests.sqs, `${name}.requests.sqs`);
+  for (const op of S3_OPERATIONS) num(s3[op], `${name}.requests.s3.${op}`);
+  for (const op of SQS_OPERATIONS) num(sqs[op], `${name}.requests.sqs.${op}`);
+  for (const total of ["s3Total", "sqsTotal", "total"]) num(perObject[total], `${name}.requestsPerObject.${total}`);
+  // byCommand is the same count, by SDK command: the classes add up to it.
+  const byCommand = Object.values(obj(requests.byCommand, `${name}.byCommand`)).reduce((n: number, v) => n + num(v, "byCommand"), 0);
+  const classes = [...S3_OPERATIONS.map((op) => s3[op]), ...SQS_OPERATIONS.map((op) => sqs[op])].reduce(
+    (n: number, v) => n + num(v, "op"),
+    0,
+  );
+  assert.equal(classes, byCommand, `${name}: operation classes add up to the commands counted`);
+}
+
+describe("npm run bench", () => {
+  let dir: string;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "s3-fanout-bench-"));
+  });
+
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs pipeline, ceiling, baseline, sync and a sweep and reports every figure as JSON", async () => {
+    const chart = join(dir, "chart", "throughput.svg");
+    const run = await runOperator("bench", ["--objects", String(OBJECTS), "--sweep", "4,8", "--chart", chart, "--json"], "");
+
+    assert.equal(run.code, 0, run.stderr);
+    const out = lastJson(run);
+    assert.equal(out.objects, OBJECTS);
+    assert.equal(out.complete, true);
+    const pipeline = obj(out.pipeline, "pipeline");
+    const ceiling = obj(out.ceiling, "ceiling");
+    const baseline = obj(out.baseline, "baseline");
+    for (const [name, phase] of [
+      ["pipeline", pipeline],
+      ["ceiling", ceiling],
+      ["baseline", baseline],
+    ] as const) {
+      assertPhase(phase, name);
+      assert.equal(phase.copied, OBJECTS, `${name} copied every object`);
+      const s3 = obj(obj(phase.requests, name).s3, name);
+      assert.ok(num(s3.copy, `${name} copies`) >= OBJECTS, `${name}: at least one CopyObject per object`);
+      assert.ok(num(obj(phase.requestsPerObject, name).s3Total, name) >= 1);
+    }
+    // The ceiling is nothing but copies; the pipeline lists; the baseline lists each of its 95 prefixes.
+    assert.deepEqual(obj(ceiling.requests, "ceiling").byCommand, { "s3:CopyObject": OBJECTS });
+    assert.ok(num(obj(obj(pipeline.requests, "p").s3, "p").list, "pipeline lists") >= 1);
+    assert.ok(num(obj(obj(pipeline.requests, "p").sqs, "p").send, "pipeline sends") >= 1);
+    assert.ok(num(obj(obj(baseline.requests, "b").s3, "b").list, "baseline lists") >= 95);
+
+    if (syncJobOptions() === undefined) assert.equal(typeof out.syncPending, "string");
+    else {
+      const sync = obj(out.sync, "sync");
+      assertPhase(sync, "sync");
+      assert.equal(obj(obj(sync.requests, "sync").s3, "sync").copy, 0, "an unchanged bucket needs no copy");
+    }
+
+    const ratios = obj(out.ratios, "ratios");
+    num(ratios.pipelineVsCeiling, "pipelineVsCeiling");
+    num(ratios.pipelineVsBaseline, "pipelineVsBaseline");
+    const targets = obj(out.targets, "targets");
+    for (const name of [
+      "pipelineVsCeiling",
+      "pipelineVsBaseline",
+      "s3RequestsPerObject",
+      "sqsRequestsPerObject",
+      "syncRequestsPerObject",
+      "memoryRatio",
+    ]) {
+      const t = obj(targets[name], `targets.${name}`);
+      assert.equal(typeof t.name, "string");
+      num(t.limit, `targets.${name}.limit`);
+      assert.ok(t.value === null || typeof t.value === "number");
+      assert.ok(t.met === null || typeof t.met === "boolean");
+    }
+    assert.equal(obj(targets.memoryRatio, "memoryRatio").met, null, "no memory check was asked for");
+
+    const sweep = out.sweep as Json[];
+    assert.equal(sweep.length, 2);
+    assert.deepEqual(
+      sweep.map((p) => p.inFlight),
+      [4, 8],
+    );
+    for (const p of sweep) {
+      num(p.pipeline, "sweep pipeline");
+      num(p.ceiling, "sweep ceiling");
+    }
+    assert.equal(out.chart, chart);
+    const svg = readFileSync(chart, "utf8");
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.match(svg, /<\/svg>\n$/);
+    assert.equal((svg.match(/<path /g) ?? []).length, 2, "one line per series");
+    assert.doesNotMatch(svg, /NaN|undefined/);
+  });
+
+  it("prints its usage with --help", async () => {
+    const run = await runOperator("bench", ["--help"], "");
+    assert.equal(run.code, 0);
+    assert.match(run.stdout, /^usage: npm run bench/);
+  });
+
+  it("refuses bad arguments with one line and exit 2", async () => {
+    const zero = await runOperator("bench", ["--objects", "0"], "");
+    assert.equal(zero.code, 2);
+    assertOneLineError(zero, /--objects must be a positive integer/);
+    const size = await runOperator("bench", ["--size", "lots"], "");
+    assert.equal(size.code, 2);
+    assertOneLineError(size, /--size/);
+    const unknown = await runOperator("bench", ["--bogus"], "");
+    assert.equal(unknown.code, 2);
+    assertOneLineError(unknown, /bogus/);
+  });
+});
+
+describe("bench request counting", () => {
+  it("classifies commands into the operations the targets count", () => {
+    assert.equal(s3Operation("CopyObject"), "copy");
+    assert.equal(s3Operation("UploadPartCopy"), "copy");
+    assert.equal(s3Operation("PutObject"), "put");
+    assert.equal(s3Operation("ListObjectsV2"), "list");
+    assert.equal(s3Operation("HeadBucket"), "other");
+    assert.equal(sqsOperation("SendMessageBatch"), "send");
+    assert.equal(sqsOperation("DeleteMessageBatch"), "delete");
+    assert.equal(sqsOperation("ReceiveMessage"), "receive");
+    assert.equal(sqsOperation("CreateQueue"), "other");
+  });
+
+  it("counts every attempt on the wire, the SDK's retries included", async () => {
+    let served = 0;
+    const server = http.createServer((req, res) => {
+      served++;
+      req.resume();
+      // Two 500s, then a success: the SDK (3 attempts) retries twice.
+      res.writeHead(served <= 2 ? 500 : 200, { "content-type": "application/xml" });
+      res.end(served <= 2 ? "<Error><Code>InternalError</Code><Message>x</Message></Error>" : "");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const s3 = createS3Client({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 3 });
+    const counter = new RequestCounter();
+    counter.attach("s3", s3);
+    try {
+      await s3.send(new HeadBucketCommand({ Bucket: "b" }));
+      assert.equal(served, 3);
+      assert.equal(counter.counts.s3.other, 3);
+      assert.deepEqual(counter.counts.byCommand, { "s3:HeadBucket": 3 });
+    } finally {
+      s3.destroy();
+      server.close();
+    }
+  });
+});
