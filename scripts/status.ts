@@ -18,7 +18,7 @@ function describe(s: JobStatus): string {
   return [
     `job ${s.jobId}: ${s.state}${s.haltMarked && s.state !== "halted" ? " (halt marked)" : ""}`,
     `  listed   ${s.listed}${s.rangesCovered ? "" : "+ (still listing)"} keys, ${s.listedBytes} bytes, in ${s.portions} range portions`,
-    `  copied   ${s.copied} (${s.bytes} bytes), failed ${s.failed}, vanished ${s.vanished}, halted ${s.halted}`,
+    `  copied   ${s.copied} (${s.bytes} bytes), skipped ${s.skipped}, failed ${s.failed}, vanished ${s.vanished}, halted ${s.halted}`,
     `  rate     ${s.rate.toFixed(1)} objects/s over ${s.elapsedSeconds.toFixed(0)} s, ETA ${eta}; ${s.pendingBatches} batches pending`,
     `  queues   list ${s.queues.list}, copy ${s.queues.copy}; DLQs list ${s.queues.listDlq}, copy ${s.queues.copyDlq}`,
   ].join("\n");

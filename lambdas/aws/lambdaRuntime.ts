@@ -17,13 +17,21 @@ export function lambdaDeps() {
   const s3 = createS3Client({ maxSockets: config.copyConcurrency + 16 });
   const sqs = createSqsClient();
   const ledger = new S3Ledger(s3, ledgerBucket, process.env.LEDGER_PREFIX ?? "");
-  const regional = new Map<string, ReturnType<typeof createS3Client>>();
-  const clientFor = (region: string) => {
-    const client = regional.get(region) ?? createS3Client({ region, maxSockets: config.copyConcurrency + 16 });
-    regional.set(region, client);
-    return client;
+  const maxSockets = config.copyConcurrency + 16;
+  const clients = new Map<string, ReturnType<typeof createS3Client>>();
+  /** One client per destination region and purpose, built on first use. */
+  const client = (region: string | undefined, maxAttempts: number | undefined) => {
+    const key = `${region ?? ""}/${maxAttempts ?? ""}`;
+    const c = clients.get(key) ?? createS3Client({ region, maxSockets, maxAttempts });
+    clients.set(key, c);
+    return c;
   };
-  const store = new S3ObjectStore(s3, clientFor);
+  // Copies get one SDK attempt: the copier retries them itself and its limiter must hear every SlowDown.
+  const store = new S3ObjectStore(
+    s3,
+    (region) => client(region, undefined),
+    (region) => client(region, 1),
+  );
   return {
     config,
     store,

@@ -38,15 +38,24 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
   /**
    * @param s3 the client for listing and reading the source
    * @param clientFor a client for a destination in another region (options.destinationRegion)
+   * @param copierFor the client for CopyObject and UploadPartCopy (by destination region, undefined for
+   *   the pipeline's own). Give it one SDK attempt: the copier retries on its own, and a SlowDown the
+   *   SDK retried away never reaches the adaptive limiter. @default the writer
    */
   constructor(
     private readonly s3: S3Client,
     private readonly clientFor: (region: string) => S3Client = () => s3,
+    private readonly copierFor?: (region: string | undefined) => S3Client,
   ) {}
 
   /** The client that writes to the destination. */
   private writer(o: JobOptions | undefined): S3Client {
     return o?.destinationRegion ? this.clientFor(o.destinationRegion) : this.s3;
+  }
+
+  /** The client that sends the copies themselves. */
+  private copier(o: JobOptions | undefined): S3Client {
+    return this.copierFor ? this.copierFor(o?.destinationRegion) : this.writer(o);
   }
 
   async listPage(request: ListPageRequest): Promise<ListPage> {
@@ -71,7 +80,7 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
   async copy(request: CopyRequest): Promise<void> {
     const o = request.options;
     const replaceTags = o?.taggingDirective === "REPLACE";
-    await this.writer(o).send(
+    await this.copier(o).send(
       new CopyObjectCommand({
         Bucket: request.destinationBucket,
         Key: request.destinationKey,
@@ -130,7 +139,7 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
   }
 
   async copyPart(r: Parameters<MultipartStore["copyPart"]>[0]): Promise<string> {
-    const out = await this.writer(r.options).send(
+    const out = await this.copier(r.options).send(
       new UploadPartCopyCommand({
         Bucket: r.bucket,
         Key: r.key,

@@ -142,7 +142,13 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   // Handlers write the S3 ledger; the progress display reads counts from a mirror, not by re-listing it.
   const progress = new InMemoryLedger();
   const ledger = new MirroredLedger(s3Ledger, progress);
-  const baseStore = new S3ObjectStore(s3);
+  // As in Lambda, copies get one SDK attempt so that the limiter hears every SlowDown; a client handed in is used as it is.
+  const copyClient = options.s3 ?? createS3Client({ ...clientOptions, maxAttempts: 1 });
+  const baseStore = new S3ObjectStore(
+    s3,
+    () => s3,
+    () => copyClient,
+  );
   const store = options.wrapStore ? options.wrapStore(baseStore) : baseStore;
   const sink = new SqsMessageSink(sqs, config.queues);
   const logger = new Logger({ serviceName: "s3-fanout-local", logLevel: options.logLevel ?? "ERROR" });
