@@ -187,7 +187,6 @@ async function main(): Promise<number> {
   if (!args.source) throw new UsageError("--source s3://BUCKET[/PREFIX] is required (see --help)");
   const source = parseS3Url(args.source, "--source");
   const manifest = manifestFromArgs(args);
-  if (manifest !== undefined && args.sync) throw new UsageError("--sync compares listings; it does not apply to --manifest");
   const capacity: PlanCapacity = {
     lambdaConcurrency: positiveInt(args.concurrency, "concurrency", DEFAULTS.concurrency),
     copyConcurrency: positiveInt(args["copy-concurrency"], "copy-concurrency", DEFAULTS.copyConcurrency),
