@@ -127,10 +127,19 @@ interface PhaseFigures {
   readonly seconds: number;
   readonly objectsPerSecond: number;
   readonly copiesInFlight: number;
+  /** Listings made: range portions (pipeline, sync), prefixes (baseline). */
+  readonly ranges: number;
   readonly requests: PhaseResult["requests"];
   readonly requestsPerObject: ReturnType<typeof perObject>;
   readonly maxRssMiB: number;
   readonly peakHeapMiB: number;
+  /** The largest heap in use right after a full GC (null when none ran). */
+  readonly peakLiveHeapMiB: number | null;
+  /** Seconds before the first copy request (set-up, listing) and after the last (settling, completion, clean-up). */
+  readonly beforeFirstCopySeconds: number;
+  readonly afterLastCopySeconds: number;
+  /** Objects per second between the first and the last copy request. */
+  readonly objectsPerSecondWhileCopying: number;
   /** Where the time went: CPU of the phase's process and of the emulator, per object and as a share of the wall time. */
   readonly cpu: {
     readonly phaseMsPerObject: number;
@@ -143,6 +152,7 @@ interface PhaseFigures {
 function figures(r: PhaseResult, objects: number, copiesInFlight: number, emulatorCpuSeconds: number | undefined): PhaseFigures {
   const perObjectMs = (seconds: number) => round((seconds * 1000) / objects, 3);
   const busy = (seconds: number) => (r.seconds > 0 ? round(seconds / r.seconds, 2) : 0);
+  const copyWindow = r.seconds - r.beforeFirstCopySeconds - r.afterLastCopySeconds;
   return {
     objects,
     copied: r.copied,
@@ -152,10 +162,15 @@ function figures(r: PhaseResult, objects: number, copiesInFlight: number, emulat
     seconds: round(r.seconds, 3),
     objectsPerSecond: r.seconds > 0 ? Math.round(objects / r.seconds) : 0,
     copiesInFlight,
+    ranges: r.ranges,
     requests: r.requests,
     requestsPerObject: perObject(r.requests, objects),
     maxRssMiB: round(r.maxRssBytes / 2 ** 20, 1),
     peakHeapMiB: round(r.peakHeapBytes / 2 ** 20, 1),
+    peakLiveHeapMiB: r.peakLiveHeapBytes === null ? null : round(r.peakLiveHeapBytes / 2 ** 20, 1),
+    beforeFirstCopySeconds: round(r.beforeFirstCopySeconds, 3),
+    afterLastCopySeconds: round(r.afterLastCopySeconds, 3),
+    objectsPerSecondWhileCopying: Math.round(copyWindow > 0 ? r.copied / copyWindow : 0),
     cpu: {
       phaseMsPerObject: perObjectMs(r.cpuSeconds),
       emulatorMsPerObject: emulatorCpuSeconds === undefined ? null : perObjectMs(emulatorCpuSeconds),
@@ -179,6 +194,10 @@ interface MemoryCheck {
   /** The median peak RSS of the main pipeline runs. */
   readonly baseMaxRssMiB: number;
   readonly ratio: number;
+  /** The same for the heap right after full GCs: what the pipeline keeps alive, which the peaks only bound. */
+  readonly liveHeapMiB: number | null;
+  readonly baseLiveHeapMiB: number | null;
+  readonly liveHeapRatio: number | null;
   readonly pipeline: PhaseFigures;
   readonly sync: PhaseFigures | null;
 }
@@ -249,7 +268,11 @@ async function main(): Promise<number> {
       // The baseline keeps one copy in flight per copy worker.
       const copies = phase === "baseline" ? s.copyInvocations : s.copyInvocations * s.copyConcurrency;
       const f = { ...figures(result, count, copies, emulatorSeconds), complete: result.complete && ok };
-      const cpu = `CPU busy: ${phase} ${f.cpu.phaseBusy}, emulator ${f.cpu.emulatorBusy ?? "?"}`;
+      const cpu =
+        `CPU busy: ${phase} ${f.cpu.phaseBusy}, emulator ${f.cpu.emulatorBusy ?? "?"}` +
+        (f.copied > 0
+          ? `; copying ${f.objectsPerSecondWhileCopying} objects/s from ${f.beforeFirstCopySeconds} s in to ${f.afterLastCopySeconds} s before the end`
+          : "");
       progress(
         `bench: ${phase}: ${result.ran ? `${f.objectsPerSecond} objects/s (${f.seconds} s), ${found} in the destination, peak RSS ${f.maxRssMiB} MiB, ${cpu}` : `not run: ${result.note}`}`,
       );
@@ -324,12 +347,18 @@ async function main(): Promise<number> {
       const m = await run("pipeline", big, options.memoryObjects, settings);
       const mSync = options.sync ? await run("sync", big, options.memoryObjects, settings, m.destination) : undefined;
       const base = medianOf(pipelineRuns.map((r) => r.figures.maxRssMiB));
+      const lives = pipelineRuns.flatMap((r) => (r.figures.peakLiveHeapMiB === null ? [] : [r.figures.peakLiveHeapMiB]));
+      const baseLive = lives.length > 0 ? medianOf(lives) : null;
+      const live = m.figures.peakLiveHeapMiB;
       memory = {
         objects: options.memoryObjects,
         maxRssMiB: m.figures.maxRssMiB,
         baseObjects: objects,
         baseMaxRssMiB: base,
         ratio: round(m.figures.maxRssMiB / base, 3),
+        liveHeapMiB: live,
+        baseLiveHeapMiB: baseLive,
+        liveHeapRatio: live === null || baseLive === null ? null : round(live / baseLive, 3),
         pipeline: m.figures,
         sync: mSync?.ran ? mSync.figures : null,
       };
@@ -430,7 +459,7 @@ function report(r: Report): void {
     if (!f) return;
     const q = f.requestsPerObject;
     out.push(
-      `${name.padEnd(9)} ${String(f.objectsPerSecond).padStart(7)} obj/s ${f.seconds.toFixed(2).padStart(7)} s ${String(f.copiesInFlight).padStart(4)} in flight  ` +
+      `${name.padEnd(9)} ${String(f.objectsPerSecond).padStart(7)} obj/s ${f.seconds.toFixed(2).padStart(7)} s ${String(f.copiesInFlight).padStart(4)} in flight ${String(f.ranges).padStart(4)} ranges  ` +
         `S3 ${q.s3Total.toFixed(4)}/obj (list ${q.s3.list} copy ${q.s3.copy} head ${q.s3.head} get ${q.s3.get} put ${q.s3.put} other ${q.s3.other})  ` +
         `SQS ${q.sqsTotal.toFixed(4)}/obj (send ${q.sqs.send} receive ${q.sqs.receive} delete ${q.sqs.delete} other ${q.sqs.other})  peak RSS ${f.maxRssMiB} MiB`,
     );
@@ -451,7 +480,8 @@ function report(r: Report): void {
     );
   if (r.memory) {
     out.push(
-      `memory: pipeline peak RSS ${r.memory.baseMaxRssMiB} MiB at ${r.memory.baseObjects} objects, ${r.memory.maxRssMiB} MiB at ${r.memory.objects} (x${r.memory.ratio})`,
+      `memory: pipeline peak RSS ${r.memory.baseMaxRssMiB} MiB at ${r.memory.baseObjects} objects, ${r.memory.maxRssMiB} MiB at ${r.memory.objects} (x${r.memory.ratio}); ` +
+        `heap after full GCs at most ${r.memory.baseLiveHeapMiB ?? "?"} MiB and ${r.memory.liveHeapMiB ?? "?"} MiB (x${r.memory.liveHeapRatio ?? "?"})`,
     );
     row(`${r.memory.objects / 1000}k`, r.memory.pipeline);
     if (r.memory.sync) row(`sync ${r.memory.objects / 1000}k`, r.memory.sync);

@@ -31,11 +31,22 @@ export interface PhaseResult {
   readonly skipped: number;
   readonly failed: number;
   readonly seconds: number;
+  /** Listings the phase made: the pipeline's finished range portions, the baseline's prefixes; 0 for the ceiling. */
+  readonly ranges: number;
   readonly requests: RequestCounts;
   /** The process's peak resident set (getrusage ru_maxrss), bytes. */
   readonly maxRssBytes: number;
   /** The largest V8 heap in use seen by sampling every 50 ms, bytes. */
   readonly peakHeapBytes: number;
+  /**
+   * The largest heap in use right after a full (mark-compact) GC: what the
+   * phase keeps alive, without the garbage that fills the heap between GCs
+   * and makes the peaks above vary from run to run. Null when no full GC ran.
+   */
+  readonly peakLiveHeapBytes: number | null;
+  /** Seconds from the phase's start to its first copy request, and from its last copy request to its end. */
+  readonly beforeFirstCopySeconds: number;
+  readonly afterLastCopySeconds: number;
   /** CPU seconds (user + system) the phase itself used, start-up aside. */
   readonly cpuSeconds: number;
   /** Whether the phase did all it should have (the pipeline: the ledger proves the job complete). */

@@ -64,10 +64,19 @@ export function sqsOperation(command: string): SqsOperation {
 
 export class RequestCounter {
   readonly counts: RequestCounts = emptyCounts();
+  /** performance.now() of the first and the last copy request sent. */
+  firstCopyAt: number | undefined;
+  lastCopyAt: number | undefined;
 
   record(service: "s3" | "sqs", command: string): void {
-    if (service === "s3") this.counts.s3[s3Operation(command)]++;
-    else this.counts.sqs[sqsOperation(command)]++;
+    if (service === "s3") {
+      const op = s3Operation(command);
+      this.counts.s3[op]++;
+      if (op === "copy") {
+        this.firstCopyAt ??= performance.now();
+        this.lastCopyAt = performance.now();
+      }
+    } else this.counts.sqs[sqsOperation(command)]++;
     const name = `${service}:${command}`;
     this.counts.byCommand[name] = (this.counts.byCommand[name] ?? 0) + 1;
   }

@@ -4,6 +4,7 @@
  * Takes a PhaseSpec as JSON in argv[2]; progress goes to stderr and the
  * last stdout line is the PhaseResult.
  */
+import { constants, PerformanceObserver } from "node:perf_hooks";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
@@ -18,11 +19,25 @@ async function runPhase(
   spec: PhaseSpec,
   s3: S3Client,
   sqs: SQSClient,
-): Promise<Omit<PhaseResult, "requests" | "maxRssBytes" | "peakHeapBytes" | "cpuSeconds">> {
+): Promise<
+  Omit<
+    PhaseResult,
+    "requests" | "maxRssBytes" | "peakHeapBytes" | "peakLiveHeapBytes" | "cpuSeconds" | "beforeFirstCopySeconds" | "afterLastCopySeconds"
+  >
+> {
   const { phase } = spec;
   if (phase === "ceiling") {
     const run = await runCeiling(s3, spec.source, spec.destination, spec.objects, spec.copyInvocations * spec.copyConcurrency);
-    return { phase, copied: run.copied, skipped: 0, failed: run.failed, seconds: run.seconds, complete: run.failed === 0, ran: true };
+    return {
+      phase,
+      copied: run.copied,
+      skipped: 0,
+      failed: run.failed,
+      seconds: run.seconds,
+      ranges: 0,
+      complete: run.failed === 0,
+      ran: true,
+    };
   }
   if (phase === "baseline") {
     const run = await runBaseline(s3, sqs, {
@@ -38,6 +53,7 @@ async function runPhase(
       skipped: 0,
       failed: run.failed,
       seconds: run.seconds,
+      ranges: run.listMessages,
       complete: run.copied === spec.objects,
       ran: true,
     };
@@ -46,7 +62,17 @@ async function runPhase(
   if (phase === "sync") {
     jobOptions = syncJobOptions();
     if (jobOptions === undefined)
-      return { phase, copied: 0, skipped: 0, failed: 0, seconds: 0, complete: false, ran: false, note: "JobOptions has no sync mode yet" };
+      return {
+        phase,
+        copied: 0,
+        skipped: 0,
+        failed: 0,
+        seconds: 0,
+        ranges: 0,
+        complete: false,
+        ran: false,
+        note: "JobOptions has no sync mode yet",
+      };
   }
   let lastReport = 0;
   const result = await runLocalJob({
@@ -72,6 +98,7 @@ async function runPhase(
     skipped: result.skipped,
     failed: result.failed,
     seconds: result.seconds,
+    ranges: result.ranges,
     complete: result.complete,
     ran: true,
   };
@@ -88,24 +115,40 @@ async function main(): Promise<void> {
   addLatency(s3, spec.latencyMs);
   addLatency(sqs, spec.latencyMs);
   let peakHeapBytes = process.memoryUsage().heapUsed;
+  // Read just after each full GC (observers run a tick later: a little of what was allocated since is included).
+  let peakLiveHeapBytes: number | null = null;
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const detail = (entry as { detail?: { kind?: number } | null }).detail;
+      if (detail?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) continue;
+      peakLiveHeapBytes = Math.max(peakLiveHeapBytes ?? 0, process.memoryUsage().heapUsed);
+    }
+  });
+  gcObserver.observe({ entryTypes: ["gc"] });
   const sampler = setInterval(() => {
     peakHeapBytes = Math.max(peakHeapBytes, process.memoryUsage().heapUsed);
   }, 50);
   try {
     const cpuBefore = process.cpuUsage();
+    const started = performance.now();
     const result = await runPhase(spec, s3, sqs);
+    const ended = performance.now();
     const cpu = process.cpuUsage(cpuBefore);
     clearInterval(sampler);
     const out: PhaseResult = {
       ...result,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      beforeFirstCopySeconds: ((counter.firstCopyAt ?? ended) - started) / 1000,
+      afterLastCopySeconds: (ended - (counter.lastCopyAt ?? ended)) / 1000,
       requests: counter.counts,
       maxRssBytes: process.resourceUsage().maxRSS * 1024,
       peakHeapBytes,
+      peakLiveHeapBytes,
     };
     process.stdout.write(`${JSON.stringify(out)}\n`);
   } finally {
     clearInterval(sampler);
+    gcObserver.disconnect();
     s3.destroy();
     sqs.destroy();
   }

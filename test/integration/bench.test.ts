@@ -29,8 +29,25 @@ const num = (v: unknown, what: string): number => {
 };
 
 function assertPhase(phase: Json, name: string): void {
-  for (const field of ["objects", "copied", "failed", "seconds", "objectsPerSecond", "copiesInFlight", "maxRssMiB", "peakHeapMiB"])
+  for (const field of [
+    "objects",
+    "copied",
+    "failed",
+    "seconds",
+    "objectsPerSecond",
+    "objectsPerSecondWhileCopying",
+    "beforeFirstCopySeconds",
+    "afterLastCopySeconds",
+    "copiesInFlight",
+    "ranges",
+    "maxRssMiB",
+    "peakHeapMiB",
+  ])
     num(phase[field], `${name}.${field}`);
+  assert.ok(phase.peakLiveHeapMiB === null || typeof phase.peakLiveHeapMiB === "number");
+  const cpu = obj(phase.cpu, `${name}.cpu`);
+  num(cpu.phaseMsPerObject, `${name}.cpu.phaseMsPerObject`);
+  num(cpu.phaseBusy, `${name}.cpu.phaseBusy`);
   assert.equal(phase.complete, true, `${name} complete`);
   const requests = obj(phase.requests, `${name}.requests`);
   const perObject = obj(phase.requestsPerObject, `${name}.requestsPerObject`);
