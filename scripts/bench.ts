@@ -126,7 +126,9 @@ interface PhaseFigures {
   readonly complete: boolean;
   readonly seconds: number;
   readonly objectsPerSecond: number;
+  /** Copies in flight the phase is configured for, and the most it had out at once. */
   readonly copiesInFlight: number;
+  readonly maxCopiesInFlight: number;
   /** Listings made: range portions (pipeline, sync), prefixes (baseline). */
   readonly ranges: number;
   readonly requests: PhaseResult["requests"];
@@ -162,6 +164,7 @@ function figures(r: PhaseResult, objects: number, copiesInFlight: number, emulat
     seconds: round(r.seconds, 3),
     objectsPerSecond: r.seconds > 0 ? Math.round(objects / r.seconds) : 0,
     copiesInFlight,
+    maxCopiesInFlight: r.maxCopiesInFlight,
     ranges: r.ranges,
     requests: r.requests,
     requestsPerObject: perObject(r.requests, objects),
@@ -459,7 +462,7 @@ function report(r: Report): void {
     if (!f) return;
     const q = f.requestsPerObject;
     out.push(
-      `${name.padEnd(9)} ${String(f.objectsPerSecond).padStart(7)} obj/s ${f.seconds.toFixed(2).padStart(7)} s ${String(f.copiesInFlight).padStart(4)} in flight ${String(f.ranges).padStart(4)} ranges  ` +
+      `${name.padEnd(9)} ${String(f.objectsPerSecond).padStart(7)} obj/s ${f.seconds.toFixed(2).padStart(7)} s ${String(f.copiesInFlight).padStart(4)} in flight (${String(f.maxCopiesInFlight).padStart(3)} seen) ${String(f.ranges).padStart(4)} ranges  ` +
         `S3 ${q.s3Total.toFixed(4)}/obj (list ${q.s3.list} copy ${q.s3.copy} head ${q.s3.head} get ${q.s3.get} put ${q.s3.put} other ${q.s3.other})  ` +
         `SQS ${q.sqsTotal.toFixed(4)}/obj (send ${q.sqs.send} receive ${q.sqs.receive} delete ${q.sqs.delete} other ${q.sqs.other})  peak RSS ${f.maxRssMiB} MiB`,
     );

@@ -44,6 +44,8 @@ export interface PhaseResult {
    * and makes the peaks above vary from run to run. Null when no full GC ran.
    */
   readonly peakLiveHeapBytes: number | null;
+  /** The most copy requests out at once. */
+  readonly maxCopiesInFlight: number;
   /** Seconds from the phase's start to its first copy request, and from its last copy request to its end. */
   readonly beforeFirstCopySeconds: number;
   readonly afterLastCopySeconds: number;

@@ -67,6 +67,9 @@ export class RequestCounter {
   /** performance.now() of the first and the last copy request sent. */
   firstCopyAt: number | undefined;
   lastCopyAt: number | undefined;
+  /** The most copy requests that were out at once: the concurrency a phase really reached. */
+  maxCopiesInFlight = 0;
+  private copiesInFlight = 0;
 
   record(service: "s3" | "sqs", command: string): void {
     if (service === "s3") {
@@ -87,8 +90,15 @@ export class RequestCounter {
     const stack = (client as S3Client).middlewareStack;
     stack.add(
       (next, context) => async (args) => {
-        this.record(service, String(context.commandName ?? "Unknown").replace(/Command$/, ""));
-        return next(args);
+        const command = String(context.commandName ?? "Unknown").replace(/Command$/, "");
+        this.record(service, command);
+        if (service !== "s3" || s3Operation(command) !== "copy") return next(args);
+        this.maxCopiesInFlight = Math.max(this.maxCopiesInFlight, ++this.copiesInFlight);
+        try {
+          return await next(args);
+        } finally {
+          this.copiesInFlight--;
+        }
       },
       { step: "deserialize", priority: "low", name: "s3FanoutBenchRequestCounter" },
     );

@@ -22,7 +22,14 @@ async function runPhase(
 ): Promise<
   Omit<
     PhaseResult,
-    "requests" | "maxRssBytes" | "peakHeapBytes" | "peakLiveHeapBytes" | "cpuSeconds" | "beforeFirstCopySeconds" | "afterLastCopySeconds"
+    | "requests"
+    | "maxRssBytes"
+    | "peakHeapBytes"
+    | "peakLiveHeapBytes"
+    | "maxCopiesInFlight"
+    | "cpuSeconds"
+    | "beforeFirstCopySeconds"
+    | "afterLastCopySeconds"
   >
 > {
   const { phase } = spec;
@@ -138,6 +145,7 @@ async function main(): Promise<void> {
     const out: PhaseResult = {
       ...result,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      maxCopiesInFlight: counter.maxCopiesInFlight,
       beforeFirstCopySeconds: ((counter.firstCopyAt ?? ended) - started) / 1000,
       afterLastCopySeconds: (ended - (counter.lastCopyAt ?? ended)) / 1000,
       requests: counter.counts,

@@ -39,6 +39,7 @@ function assertPhase(phase: Json, name: string): void {
     "beforeFirstCopySeconds",
     "afterLastCopySeconds",
     "copiesInFlight",
+    "maxCopiesInFlight",
     "ranges",
     "maxRssMiB",
     "peakHeapMiB",
