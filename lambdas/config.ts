@@ -32,6 +32,8 @@ export interface PipelineConfig {
   readonly listSafetyMs: number;
   /** A range whose page comes back full splits into up to this many more (0: never). */
   readonly listSplitParts: number;
+  /** A fresh range splits once it has listed this many full pages: it has proved large. @default 3 */
+  readonly listSplitAfterPages?: number | undefined;
   readonly copyConcurrency: number;
   readonly copySafetyMs: number;
   /** Parts in flight per object copied by parts. */
@@ -54,6 +56,7 @@ export function configFromEnv(env: Env = process.env): PipelineConfig {
     listPageSize: integer(env, "LIST_PAGE_SIZE", 1000, 1),
     listSafetyMs: integer(env, "LIST_SAFETY_MS", 60_000),
     listSplitParts: integer(env, "LIST_SPLIT_PARTS", 8),
+    listSplitAfterPages: integer(env, "LIST_SPLIT_AFTER_PAGES", 3, 1),
     copyConcurrency: integer(env, "COPY_CONCURRENCY", 64, 1),
     copySafetyMs: integer(env, "COPY_SAFETY_MS", 20_000),
     partConcurrency: integer(env, "PART_CONCURRENCY", 8, 1),

@@ -24,10 +24,16 @@ export class S3Ledger implements Ledger {
   /** Parsed records by key and ETag, so that watching a job re-reads only what changed. */
   private readonly cache = new Map<string, { etag: string; value: unknown }>();
 
+  /**
+   * @param options.rememberWrites keep what this instance writes, so that reading the job back (the
+   *   local runtime's final summary) lists the records but GETs only those others wrote. Not for a
+   *   long-lived Lambda, whose memory it would fill.
+   */
   constructor(
     private readonly s3: S3Client,
     readonly bucket: string,
     readonly prefix = "",
+    private readonly options: { readonly rememberWrites?: boolean } = {},
   ) {}
 
   jobPrefix(jobId: string): string {
@@ -147,9 +153,11 @@ export class S3Ledger implements Ledger {
 
   private async put(key: string, value: unknown): Promise<void> {
     const body = asciiJson(value);
-    await retrying(() =>
+    const out = await retrying(() =>
       this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: "application/json" })),
     );
+    // A ledger that remembers its writes reads them back by listing alone, while their ETags stand.
+    if (this.options.rememberWrites && out.ETag) this.cache.set(key, { etag: out.ETag, value: JSON.parse(body) });
   }
 }
 

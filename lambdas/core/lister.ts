@@ -28,13 +28,22 @@ export interface ListingDeps {
 
 export interface ListerDeps extends ListingDeps {
   readonly store: ObjectStore;
-  /** A range whose page comes back full is split into up to this many more ranges (0: never). @default 8 */
+  /** A range that proves large is split into up to this many more ranges (0: never). @default 8 */
   readonly splitParts: number;
+  /**
+   * A fresh range proves large when this many pages in a row come back full; it then splits. Waiting
+   * for a few pages keeps small ranges whole: each range costs its own messages, listings and records.
+   * @default DEFAULT_SPLIT_AFTER_PAGES
+   */
+  readonly splitAfterPages?: number | undefined;
   /** Sync jobs HEAD a destination object whose multipart ETag cannot be compared by listing. */
   readonly heads?: ObjectHeads | undefined;
   /** A finished stretch is recorded at least every this many pages, so no record grows without bound. @default 10 */
   readonly portionPages?: number | undefined;
 }
+
+/** Full pages (3,000 keys) after which a fresh range splits, by default. */
+export const DEFAULT_SPLIT_AFTER_PAGES = 3;
 
 /** Pages per portion record by default: 10,000 keys, a record of a few hundred KiB at most. */
 export const DEFAULT_PORTION_PAGES = 10;
@@ -62,6 +71,9 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
   let batches = 0;
   const selects = keyFilter(job.options, job.source.prefix);
   const portionPages = deps.portionPages ?? DEFAULT_PORTION_PAGES;
+  const splitAfter = deps.splitAfterPages ?? DEFAULT_SPLIT_AFTER_PAGES;
+  let fullPages = 0;
+  let firstKey: string | undefined;
   const sync = job.options?.sync === true ? syncCursor(task, deps) : undefined;
   /** What the current portion (range.startAfter, startAfter] holds so far. */
   let portion = emptyPortion();
@@ -117,12 +129,13 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
     }
     if (last !== undefined) startAfter = last.key;
     token = page.nextToken;
-    const first = page.objects[0];
-    // Only a fresh range splits, on its first page: the points then depend on the range alone, so a
-    // duplicate delivery splits alike and cuts the same batches (continuations stay page-aligned).
-    const fresh = task.hop === 0 && task.token === undefined && pages === 1;
-    if (fresh && deps.splitParts > 0 && first !== undefined && last !== undefined && page.objects.length >= deps.pageSize) {
-      const points = splitPointsAfter(first.key, last.key, range.endAt, job.source.prefix, deps.splitParts);
+    if (page.objects.length >= deps.pageSize) fullPages++;
+    if (firstKey === undefined) firstKey = page.objects[0]?.key;
+    // Only a fresh range splits, within its first invocation: the points then depend on the range's
+    // keys alone, so a duplicate delivery splits alike and cuts the same batches.
+    const fresh = task.hop === 0 && task.token === undefined && pages === splitAfter && fullPages === pages;
+    if (fresh && deps.splitParts > 0 && firstKey !== undefined && last !== undefined) {
+      const points = splitPointsAfter(firstKey, last.key, range.endAt, job.source.prefix, deps.splitParts);
       if (points.length > 0) {
         if (await deps.halt.isHalted(job.id)) return stopped();
         const [, ...others] = splitRange({ startAfter, endAt: range.endAt }, points);

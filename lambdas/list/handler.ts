@@ -43,7 +43,13 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
         };
         const { manifest } = task;
         if (manifest === undefined) {
-          const result = await listRange(task, { ...common, store: deps.store, heads: deps.multipart, splitParts: config.listSplitParts });
+          const result = await listRange(task, {
+            ...common,
+            store: deps.store,
+            heads: deps.multipart,
+            splitParts: config.listSplitParts,
+            splitAfterPages: config.listSplitAfterPages,
+          });
           deps.metrics?.addMetric("KeysListed", MetricUnit.Count, result.listed);
           logger.info("range listed", { messageId: record.messageId, jobId: task.job.id, hop: task.hop, ...result });
           return;

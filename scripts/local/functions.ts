@@ -30,8 +30,10 @@ export interface FunctionSettings {
   readonly copyTimeoutMs?: number;
   /** Keys per ListObjectsV2 page. @default 1000 */
   readonly pageSize?: number;
-  /** Up to this many more ranges split off a range whose page is full (0: never). @default 8 */
+  /** Up to this many more ranges split off a range that proves large (0: never). @default 8 */
   readonly splitParts?: number;
+  /** Full pages after which a fresh range splits. @default 3 */
+  readonly splitAfterPages?: number;
   readonly limits?: BatchLimits;
   readonly copyPolicy?: CopyPolicy;
   /** Parts in flight per object copied by parts. @default 8 */
@@ -50,6 +52,7 @@ export function pipelineConfig(queues: JobQueues, s: FunctionSettings): Pipeline
     listPageSize: s.pageSize ?? 1000,
     listSafetyMs: s.listSafetyMs ?? Math.floor(listTimeoutMs / 5),
     listSplitParts: s.splitParts ?? 8,
+    listSplitAfterPages: s.splitAfterPages,
     copyConcurrency: s.copyConcurrency ?? 64,
     copySafetyMs: Math.floor((s.copyTimeoutMs ?? 60_000) / 5),
     partConcurrency: s.partConcurrency ?? 8,

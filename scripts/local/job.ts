@@ -128,7 +128,7 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   );
   if (where.create) await ensureBucket(s3, where.bucket);
   else await checkBucket(s3, where.bucket, "ledger");
-  const s3Ledger = new S3Ledger(s3, where.bucket, where.prefix);
+  const s3Ledger = new S3Ledger(s3, where.bucket, where.prefix, { rememberWrites: true });
   const job: JobRef = { id: jobId, source: options.source, destination: options.destination, options: options.jobOptions };
   // Planning a manifest reads it (HEAD, or the inventory's manifest.json): before any queue exists.
   const seeds = await seedTasks(s3, job, options.manifest, options.splitPoints ?? DEFAULT_SPLIT_POINTS);

@@ -624,7 +624,7 @@ describe("list handler", () => {
   describe("splitting a range that proves large", () => {
     it("enqueues the rest of the range as split ranges that, with its own, cover it exactly", async () => {
       // Prepare: a full first page of numbered keys in a range open above.
-      const { s3Mock, sqsMock, ledger, handler } = setup(testConfig({ listPageSize: 4, listSplitParts: 3 }));
+      const { s3Mock, sqsMock, ledger, handler } = setup(testConfig({ listPageSize: 4, listSplitParts: 3, listSplitAfterPages: 1 }));
       const keys = ["n-0000", "n-0001", "n-0002", "n-0003", "n-0004"];
       s3Mock
         .on(ListObjectsV2Command)
@@ -654,7 +654,7 @@ describe("list handler", () => {
 
     it("does not split when splitting is off or the page is not full", async () => {
       // Prepare
-      const { s3Mock, sqsMock, handler } = setup(testConfig({ listPageSize: 10, listSplitParts: 8 }));
+      const { s3Mock, sqsMock, handler } = setup(testConfig({ listPageSize: 10, listSplitParts: 8, listSplitAfterPages: 1 }));
       s3Mock
         .on(ListObjectsV2Command)
         .resolvesOnce(page(["a", "b"], "t1"))
