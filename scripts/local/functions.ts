@@ -100,6 +100,8 @@ export function startFunctions(
       queueUrl: queues.copy.url,
       queueArn: queues.copy.arn,
       handler: createCopyHandler(deps),
+      // Each invocation slot is an instance of its own, with its own limiter, as each Lambda instance is.
+      instance: () => createCopyHandler(deps),
       functionName: `${name}-copy`,
       batchSize: s.copyBatchSize ?? 10,
       concurrency: s.copyInvocations ?? 4,

@@ -13,6 +13,13 @@ export interface EventSourceOptions {
   readonly queueUrl: string;
   readonly queueArn: string;
   readonly handler: SqsBatchHandler;
+  /**
+   * Builds the handler of one instance, once per concurrent invocation: as
+   * each Lambda instance has its own module scope (the copy function's
+   * limiter among it), so each local invocation slot gets its own. Without
+   * it every slot shares `handler`.
+   */
+  readonly instance?: () => SqsBatchHandler;
   readonly functionName: string;
   /** Messages per invocation, 1-10. */
   readonly batchSize: number;
@@ -50,7 +57,7 @@ export class EventSourceRunner {
   }
 
   start(): void {
-    for (let i = 0; i < this.options.concurrency; i++) this.workers.push(this.work(i));
+    for (let i = 0; i < this.options.concurrency; i++) this.workers.push(this.work(i, this.options.instance?.() ?? this.options.handler));
   }
 
   /** Stops polling; invocations in progress finish (as on Lambda). */
@@ -59,7 +66,7 @@ export class EventSourceRunner {
     await Promise.all(this.workers);
   }
 
-  private async work(worker: number): Promise<void> {
+  private async work(worker: number, handler: SqsBatchHandler): Promise<void> {
     const { sqs, queueUrl } = this.options;
     let errorStreak = 0;
     while (!this.abort.signal.aborted) {
@@ -84,12 +91,12 @@ export class EventSourceRunner {
         await delay(Math.min(5_000, 100 * 2 ** errorStreak++));
         continue;
       }
-      if (messages.length > 0) await this.invoke(worker, messages);
+      if (messages.length > 0) await this.invoke(worker, handler, messages);
     }
   }
 
-  private async invoke(worker: number, messages: Message[]): Promise<void> {
-    const { handler, timeoutMs } = this.options;
+  private async invoke(worker: number, handler: SqsBatchHandler, messages: Message[]): Promise<void> {
+    const { timeoutMs } = this.options;
     const deadline = Date.now() + timeoutMs;
     const event: SQSEvent = { Records: messages.map((m) => this.toRecord(m)) };
     this.stats.invocations++;
