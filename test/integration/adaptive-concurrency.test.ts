@@ -163,10 +163,11 @@ describe("adaptive concurrency", () => {
     assert.ok(proxy.accepted >= keys.length);
     for (const [i, s] of proxy.seconds.entries()) assert.ok(s.accepted <= COPIES_PER_SECOND + BURST, `second ${i}: ${s.accepted} accepted`);
     assert.ok(proxy.forwarded > proxy.accepted);
-    // AIMD around the ~7 copies in flight that 150/s at ~45 ms takes: a few percent SlowDowns (the first
-    // burst included), where a copier that kept 128 copies in flight would be throttled nine times in ten.
+    // AIMD around the ~7 copies in flight that 150/s at ~45 ms takes: few SlowDowns, most of them in the
+    // first burst (each invocation's limiter starts at its maximum, as a cold Lambda's does), where a
+    // copier that kept 128 copies in flight is throttled about half the time or more (the test below).
     assert.ok(
-      throttledShare(proxy) < 0.15,
+      throttledShare(proxy) < 0.2,
       `${proxy.throttled} of ${proxy.accepted + proxy.throttled} copy requests throttled (${throttledShare(proxy).toFixed(3)})`,
     );
     // The limiters backed off: they started with all their slots busy, and settled far below that.
