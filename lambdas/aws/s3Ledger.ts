@@ -55,7 +55,11 @@ export class S3Ledger implements Ledger {
   /** One object per job among the outcomes, named by their batch ids, so a repeat of the same set overwrites. */
   async recordBatches(outcomes: readonly BatchOutcome[]): Promise<void> {
     const byJob = new Map<string, BatchOutcome[]>();
-    for (const o of outcomes) byJob.set(o.jobId, [...(byJob.get(o.jobId) ?? []), o]);
+    for (const o of outcomes) {
+      const set = byJob.get(o.jobId);
+      if (set) set.push(o);
+      else byJob.set(o.jobId, [o]);
+    }
     await Promise.all(
       [...byJob].map(async ([jobId, set]) => {
         if (set.length === 1 && set[0]) return this.recordBatch(set[0]);

@@ -40,7 +40,7 @@ export function createCopyHandler(deps: CopyHandlerDeps): SqsBatchHandler {
       const task = tryParse(record.body);
       if (task !== undefined) tasks.set(record.messageId, task);
     }
-    const order = [...tasks.keys()];
+    const index = new Map([...tasks.keys()].map((id, i) => [id, i]));
     let run: Promise<(Error | undefined)[]> | undefined;
     const results = () => {
       run ??= copyTasks([...tasks.values()], copierDeps(deps, limiter, context));
@@ -52,7 +52,7 @@ export function createCopyHandler(deps: CopyHandlerDeps): SqsBatchHandler {
       dlq: "copyDlq",
       logger,
       handle: async (_task, record) => {
-        const error = (await results())[order.indexOf(record.messageId)];
+        const error = (await results())[index.get(record.messageId) ?? -1];
         if (error) throw error;
       },
     })(event, context).finally(() => deps.metrics?.publishStoredMetrics());

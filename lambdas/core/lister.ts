@@ -175,7 +175,7 @@ function syncCursor(task: ListTask, deps: ListerDeps) {
   const syncDeps: SyncDeps = { store: deps.store, heads: deps.heads, pageSize: deps.pageSize };
   return {
     deps: syncDeps,
-    cursor: new DestinationCursor(syncDeps, destination.bucket, destination.prefix, source.prefix, task.range.startAfter),
+    cursor: new DestinationCursor(syncDeps, destination.bucket, destination.prefix, source.prefix, task.range),
     destination: { bucket: destination.bucket, key: (k: string) => destination.prefix + k.slice(source.prefix.length) },
   };
 }

@@ -5,12 +5,13 @@
  * key: only an object whose ETag is of the multipart form is HEADed, to read
  * the source ETag a copy by parts records (compare.ts SOURCE_ETAG_METADATA).
  */
-import { compareObjects, SOURCE_ETAG_METADATA } from "./compare.ts";
+import { compareObjects, type Lister, listObjects, mapRange, SOURCE_ETAG_METADATA } from "./compare.ts";
 import { compareKeys } from "./keyOrder.ts";
-import type { ListedObject, ListPage, ListPageRequest, ObjectHeads } from "./ports.ts";
+import type { ListedObject, ObjectHeads } from "./ports.ts";
+import type { KeyRange } from "./ranges.ts";
 
 export interface SyncDeps {
-  readonly store: { listPage(request: ListPageRequest): Promise<ListPage> };
+  readonly store: Lister;
   /** HEADs destination objects whose ETag cannot be compared by listing. */
   readonly heads?: ObjectHeads | undefined;
   readonly pageSize: number;
@@ -18,58 +19,25 @@ export interface SyncDeps {
 
 /** The destination's objects in step with a source listing, keys in the source's key space. */
 export class DestinationCursor {
-  private page: readonly ListedObject[] = [];
-  private next = 0;
-  private token: string | undefined;
-  private exhausted = false;
-  /** Destination pages listed so far. */
-  pages = 0;
+  private readonly objects: AsyncIterator<ListedObject>;
+  private current: IteratorResult<ListedObject> | undefined;
 
-  /**
-   * @param startAfter the source key the listing goes on after (undefined: from the prefix's start)
-   */
-  constructor(
-    private readonly deps: SyncDeps,
-    private readonly bucket: string,
-    private readonly destinationPrefix: string,
-    private readonly sourcePrefix: string,
-    private startAfter: string | undefined,
-  ) {}
+  /** @param range the source range being listed; the destination is read over the same keys, lazily. */
+  constructor(deps: SyncDeps, bucket: string, destinationPrefix: string, sourcePrefix: string, range: KeyRange) {
+    const over = mapRange(range, sourcePrefix, destinationPrefix);
+    this.objects = listObjects(deps.store, bucket, destinationPrefix, over, sourcePrefix, deps.pageSize)[Symbol.asyncIterator]();
+  }
 
   /** The destination object of a source key; keys must be asked for in increasing byte order. */
   async find(sourceKey: string): Promise<ListedObject | undefined> {
     for (;;) {
-      while (this.next < this.page.length) {
-        const o = this.page[this.next] as ListedObject;
-        const order = compareKeys(o.key, sourceKey);
-        if (order === 0) return o;
-        if (order > 0) return undefined;
-        this.next++;
-      }
-      if (this.exhausted) return undefined;
-      await this.fetch();
+      this.current ??= await this.objects.next();
+      if (this.current.done) return undefined;
+      const order = compareKeys(this.current.value.key, sourceKey);
+      if (order === 0) return this.current.value;
+      if (order > 0) return undefined;
+      this.current = undefined;
     }
-  }
-
-  private async fetch(): Promise<void> {
-    const prefix = this.destinationPrefix;
-    const startAfter = this.startAfter === undefined ? undefined : prefix + this.startAfter.slice(this.sourcePrefix.length);
-    const page = await this.deps.store.listPage({
-      bucket: this.bucket,
-      prefix,
-      startAfter: this.token === undefined ? startAfter : undefined,
-      token: this.token,
-      maxKeys: this.deps.pageSize,
-    });
-    this.pages++;
-    this.page = page.objects
-      .filter((o) => o.key.startsWith(prefix))
-      .map((o) => ({ ...o, key: this.sourcePrefix + o.key.slice(prefix.length) }));
-    this.next = 0;
-    this.token = page.nextToken;
-    this.exhausted = page.nextToken === undefined;
-    const last = this.page.at(-1);
-    if (last !== undefined) this.startAfter = last.key;
   }
 }
 
