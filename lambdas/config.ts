@@ -34,6 +34,8 @@ export interface PipelineConfig {
   readonly listSplitParts: number;
   /** A fresh range splits once it has listed this many full pages: it has proved large. @default 3 */
   readonly listSplitAfterPages?: number | undefined;
+  /** Pages a split-off range is expected to hold, at least. @default 20 */
+  readonly listSplitPartPages?: number | undefined;
   readonly copyConcurrency: number;
   readonly copySafetyMs: number;
   /** Parts in flight per object copied by parts. */
@@ -57,6 +59,7 @@ export function configFromEnv(env: Env = process.env): PipelineConfig {
     listSafetyMs: integer(env, "LIST_SAFETY_MS", 60_000),
     listSplitParts: integer(env, "LIST_SPLIT_PARTS", 8),
     listSplitAfterPages: integer(env, "LIST_SPLIT_AFTER_PAGES", 3, 1),
+    listSplitPartPages: integer(env, "LIST_SPLIT_PART_PAGES", 20, 1),
     copyConcurrency: integer(env, "COPY_CONCURRENCY", 64, 1),
     copySafetyMs: integer(env, "COPY_SAFETY_MS", 20_000),
     partConcurrency: integer(env, "PART_CONCURRENCY", 8, 1),

@@ -9,7 +9,7 @@ import type { HaltSignal } from "./halt.ts";
 import { keyFilter } from "./jobOptions.ts";
 import { type ListTask, listBody } from "./messages.ts";
 import type { BatchRef, Ledger, ListedObject, ListPage, MessageSink, ObjectHeads, ObjectStore } from "./ports.ts";
-import { isPastEnd, type KeyRange, rangeContains, splitPointsAfter, splitRange } from "./ranges.ts";
+import { isPastEnd, type KeyRange, rangeContains, splitPoints, splitRange } from "./ranges.ts";
 import { DestinationCursor, partitionIdentical, type SyncDeps } from "./sync.ts";
 
 /** What every kind of listing (key ranges, manifests) needs to emit work and hand itself on. */
@@ -36,6 +36,11 @@ export interface ListerDeps extends ListingDeps {
    * @default DEFAULT_SPLIT_AFTER_PAGES
    */
   readonly splitAfterPages?: number | undefined;
+  /**
+   * Pages a split-off range is expected to hold, at least: a range whose rest is expected to hold
+   * fewer than two such parts stays whole. @default DEFAULT_SPLIT_PART_PAGES
+   */
+  readonly splitPartPages?: number | undefined;
   /** Sync jobs HEAD a destination object whose multipart ETag cannot be compared by listing. */
   readonly heads?: ObjectHeads | undefined;
   /** A finished stretch is recorded at least every this many pages, so no record grows without bound. @default 10 */
@@ -44,6 +49,13 @@ export interface ListerDeps extends ListingDeps {
 
 /** Full pages (3,000 keys) after which a fresh range splits, by default. */
 export const DEFAULT_SPLIT_AFTER_PAGES = 3;
+
+/**
+ * Pages (20,000 keys) a split-off range is expected to hold, by default. A range costs a message,
+ * a portion record and a part-full page or two of listing; over 20,000 keys that is under 0.0003 requests
+ * a key, and a sync, which lists twice, stays near its floor of two listings per 1,000 keys.
+ */
+export const DEFAULT_SPLIT_PART_PAGES = 20;
 
 /** Pages per portion record by default: 10,000 keys, a record of a few hundred KiB at most. */
 export const DEFAULT_PORTION_PAGES = 10;
@@ -73,6 +85,9 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
   const portionPages = deps.portionPages ?? DEFAULT_PORTION_PAGES;
   const splitAfter = deps.splitAfterPages ?? DEFAULT_SPLIT_AFTER_PAGES;
   let fullPages = 0;
+  let seen = 0;
+  /** The keys of a fresh range's first pages: which characters each position of its keys shows. */
+  const sample: string[] = [];
   let firstKey: string | undefined;
   const sync = job.options?.sync === true ? syncCursor(task, deps) : undefined;
   /** What the current portion (range.startAfter, startAfter] holds so far. */
@@ -130,12 +145,23 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
     if (last !== undefined) startAfter = last.key;
     token = page.nextToken;
     if (page.objects.length >= deps.pageSize) fullPages++;
+    seen += page.objects.length;
+    if (pages <= splitAfter && task.hop === 0 && task.token === undefined) for (const o of page.objects) sample.push(o.key);
     if (firstKey === undefined) firstKey = page.objects[0]?.key;
     // Only a fresh range splits, within its first invocation: the points then depend on the range's
     // keys alone, so a duplicate delivery splits alike and cuts the same batches.
     const fresh = task.hop === 0 && task.token === undefined && pages === splitAfter && fullPages === pages;
     if (fresh && deps.splitParts > 0 && firstKey !== undefined && last !== undefined) {
-      const points = splitPointsAfter(firstKey, last.key, range.endAt, job.source.prefix, deps.splitParts);
+      const points = splitPoints({
+        first: firstKey,
+        last: last.key,
+        endAt: range.endAt,
+        prefix: job.source.prefix,
+        listed: seen,
+        sample,
+        perPart: (deps.splitPartPages ?? DEFAULT_SPLIT_PART_PAGES) * deps.pageSize,
+        parts: deps.splitParts,
+      });
       if (points.length > 0) {
         if (await deps.halt.isHalted(job.id)) return stopped();
         const [, ...others] = splitRange({ startAfter, endAt: range.endAt }, points);

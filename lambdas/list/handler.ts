@@ -49,6 +49,7 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
             heads: deps.multipart,
             splitParts: config.listSplitParts,
             splitAfterPages: config.listSplitAfterPages,
+            splitPartPages: config.listSplitPartPages,
           });
           deps.metrics?.addMetric("KeysListed", MetricUnit.Count, result.listed);
           logger.info("range listed", { messageId: record.messageId, jobId: task.job.id, hop: task.hop, ...result });

@@ -75,7 +75,9 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** Runs a phase in a fresh Node process (this Node, with tsx) and resolves with its result. */
 export function runPhaseInChild(spec: PhaseSpec, nodeArgs: readonly string[] = []): Promise<PhaseResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", WORKER, JSON.stringify(spec)], {
+    // BENCH_CPU_PROF=DIR writes a V8 CPU profile of each phase there (NODE_OPTIONS may not carry --cpu-prof).
+    const profile = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+    const child = spawn(process.execPath, [...profile, ...nodeArgs, "--import", "tsx", WORKER, JSON.stringify(spec)], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
     });

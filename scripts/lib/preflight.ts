@@ -29,6 +29,7 @@ export async function preflight(s3: S3Client, source: S3Location, destination: S
       `destination ${formatS3Url(destination)} overlaps source ${formatS3Url(source)}: a job must not copy into what it reads`,
     );
   }
-  await checkBucket(s3, source.bucket, "source");
-  await checkBucket(s3, destination.bucket, "destination");
+  // Both at once; when both fail, the source's error is the one told.
+  const checks = await Promise.allSettled([checkBucket(s3, source.bucket, "source"), checkBucket(s3, destination.bucket, "destination")]);
+  for (const c of checks) if (c.status === "rejected") throw c.reason;
 }

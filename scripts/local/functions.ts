@@ -34,6 +34,8 @@ export interface FunctionSettings {
   readonly splitParts?: number;
   /** Full pages after which a fresh range splits. @default 3 */
   readonly splitAfterPages?: number;
+  /** Pages a split-off range is expected to hold, at least. @default 20 */
+  readonly splitPartPages?: number;
   readonly limits?: BatchLimits;
   readonly copyPolicy?: CopyPolicy;
   /** Parts in flight per object copied by parts. @default 8 */
@@ -44,6 +46,13 @@ export interface FunctionSettings {
   readonly s3?: S3Client;
 }
 
+/**
+ * Long polls of 20 s, as Lambda's SQS pollers make: an idle poller asks once
+ * in 20 s, not every second, and a message still wakes it at once. Stopping
+ * aborts the polls in flight.
+ */
+const POLL_WAIT_SECONDS = 20;
+
 export function pipelineConfig(queues: JobQueues, s: FunctionSettings): PipelineConfig {
   const listTimeoutMs = s.listTimeoutMs ?? 60_000;
   return {
@@ -53,6 +62,7 @@ export function pipelineConfig(queues: JobQueues, s: FunctionSettings): Pipeline
     listSafetyMs: s.listSafetyMs ?? Math.floor(listTimeoutMs / 5),
     listSplitParts: s.splitParts ?? 8,
     listSplitAfterPages: s.splitAfterPages,
+    listSplitPartPages: s.splitPartPages,
     copyConcurrency: s.copyConcurrency ?? 64,
     copySafetyMs: Math.floor((s.copyTimeoutMs ?? 60_000) / 5),
     partConcurrency: s.partConcurrency ?? 8,
@@ -93,6 +103,7 @@ export function startFunctions(
       batchSize: 1,
       concurrency: s.listConcurrency ?? 4,
       timeoutMs: s.listTimeoutMs ?? 60_000,
+      waitTimeSeconds: POLL_WAIT_SECONDS,
       onError,
     }),
     new EventSourceRunner({
@@ -106,6 +117,7 @@ export function startFunctions(
       batchSize: s.copyBatchSize ?? 10,
       concurrency: s.copyInvocations ?? 4,
       timeoutMs: s.copyTimeoutMs ?? 60_000,
+      waitTimeSeconds: POLL_WAIT_SECONDS,
       onError,
     }),
   ];

@@ -114,7 +114,9 @@ export interface LocalJobResult extends JobSummary {
 export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobResult> {
   const started = performance.now();
   const jobId = options.jobId ?? newJobId();
-  const maxSockets = (options.copyConcurrency ?? 64) * (options.copyInvocations ?? 4) + 32;
+  // Copies in flight, a long poll per poller (each holds its socket up to 20 s), and room for the rest.
+  const maxSockets =
+    (options.copyConcurrency ?? 64) * (options.copyInvocations ?? 4) + (options.listConcurrency ?? 4) + (options.copyInvocations ?? 4) + 32;
   const clientOptions = { endpoint: options.endpoint, region: options.region, maxSockets };
   const s3 = options.s3 ?? createS3Client(clientOptions);
   const sqs = options.sqs ?? createSqsClient(clientOptions);
@@ -126,12 +128,17 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
     options.ledger,
     (options.endpoint ?? process.env.AWS_ENDPOINT_URL) !== undefined,
   );
-  if (where.create) await ensureBucket(s3, where.bucket);
-  else await checkBucket(s3, where.bucket, "ledger");
   const s3Ledger = new S3Ledger(s3, where.bucket, where.prefix, { rememberWrites: true });
   const job: JobRef = { id: jobId, source: options.source, destination: options.destination, options: options.jobOptions };
   // Planning a manifest reads it (HEAD, or the inventory's manifest.json): before any queue exists.
-  const seeds = await seedTasks(s3, job, options.manifest, options.splitPoints ?? DEFAULT_SPLIT_POINTS);
+  // Both at once; when both fail, the ledger's error is the one told (it is checked first when run in turn).
+  const [planned, ledgerReady] = await Promise.allSettled([
+    seedTasks(s3, job, options.manifest, options.splitPoints ?? DEFAULT_SPLIT_POINTS),
+    where.create ? ensureBucket(s3, where.bucket) : checkBucket(s3, where.bucket, "ledger"),
+  ]);
+  if (ledgerReady.status === "rejected") throw ledgerReady.reason;
+  if (planned.status === "rejected") throw planned.reason;
+  const seeds = planned.value;
 
   const queues = await createPipelineQueues(sqs, `s3-fanout-${jobId}`, {
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? visibilityTimeoutSeconds(options),
@@ -175,12 +182,13 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   }
   const haltedEarly = !summary.complete && (await halt.isHalted(jobId));
   if (haltedEarly) await s3Ledger.writeHalt(jobId, "halted from the local runtime");
-  dlq = {
-    list: await queueDepth(sqs, queues.listDlq.url),
-    copy: await queueDepth(sqs, queues.copyDlq.url),
-  };
   // The final word is the S3 ledger's, read back whole: what status and report will also see.
-  const records = await s3Ledger.readRecords(jobId);
+  const [listDlqDepth, copyDlqDepth, records] = await Promise.all([
+    queueDepth(sqs, queues.listDlq.url),
+    queueDepth(sqs, queues.copyDlq.url),
+    s3Ledger.readRecords(jobId),
+  ]);
+  dlq = { list: listDlqDepth, copy: copyDlqDepth };
   const accounted = account(records.portions, records.outcomes);
   summary = accounted.summary;
   const keptQueues: string[] = [];
@@ -255,7 +263,7 @@ async function waitForCompletion(
   queues: JobQueues,
   options: LocalJobOptions,
 ): Promise<JobSummary> {
-  const pollMs = options.pollMs ?? 200;
+  const pollMs = options.pollMs ?? 50;
   const stallMs = options.stallMs ?? 10_000;
   let lastChange = Date.now();
   let lastKey = "";

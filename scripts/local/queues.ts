@@ -29,15 +29,20 @@ async function create(sqs: SQSClient, name: string, attributes: Record<string, s
 /** The pipeline's four queues, named `<namePrefix>-list`, `-list-dlq`, `-copy`, `-copy-dlq`. */
 export async function createPipelineQueues(sqs: SQSClient, namePrefix: string, settings: QueueSettings): Promise<JobQueues> {
   const retention = String(14 * 24 * 3600);
-  const listDlq = await create(sqs, `${namePrefix}-list-dlq`, { MessageRetentionPeriod: retention });
-  const copyDlq = await create(sqs, `${namePrefix}-copy-dlq`, { MessageRetentionPeriod: retention });
+  // Each work queue needs its DLQ's ARN; the two pairs are made side by side.
+  const [listDlq, copyDlq] = await Promise.all([
+    create(sqs, `${namePrefix}-list-dlq`, { MessageRetentionPeriod: retention }),
+    create(sqs, `${namePrefix}-copy-dlq`, { MessageRetentionPeriod: retention }),
+  ]);
   const work = (dlq: JobQueue) => ({
     VisibilityTimeout: String(settings.visibilityTimeoutSeconds),
     MessageRetentionPeriod: retention,
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: settings.maxReceiveCount }),
   });
-  const list = await create(sqs, `${namePrefix}-list`, work(listDlq));
-  const copy = await create(sqs, `${namePrefix}-copy`, work(copyDlq));
+  const [list, copy] = await Promise.all([
+    create(sqs, `${namePrefix}-list`, work(listDlq)),
+    create(sqs, `${namePrefix}-copy`, work(copyDlq)),
+  ]);
   return { list, copy, listDlq, copyDlq };
 }
 

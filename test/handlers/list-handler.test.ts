@@ -624,7 +624,9 @@ describe("list handler", () => {
   describe("splitting a range that proves large", () => {
     it("enqueues the rest of the range as split ranges that, with its own, cover it exactly", async () => {
       // Prepare: a full first page of numbered keys in a range open above.
-      const { s3Mock, sqsMock, ledger, handler } = setup(testConfig({ listPageSize: 4, listSplitParts: 3, listSplitAfterPages: 1 }));
+      const { s3Mock, sqsMock, ledger, handler } = setup(
+        testConfig({ listPageSize: 4, listSplitParts: 3, listSplitAfterPages: 1, listSplitPartPages: 1 }),
+      );
       const keys = ["n-0000", "n-0001", "n-0002", "n-0003", "n-0004"];
       s3Mock
         .on(ListObjectsV2Command)
@@ -638,16 +640,16 @@ describe("list handler", () => {
       // Assess
       assert.deepEqual(result.batchItemFailures, []);
       const splits = sentTo(sqsMock, QUEUE_URLS.list).map((m) => parseListBody(m.body).range);
-      // Keys varied in their last digit, so the points step it after the page's last key.
+      // 4 keys over n-0000..n-0003: pieces of a page (4 keys), then 2 and 4 pages, the rest open.
       assert.deepEqual(splits, [
-        { startAfter: "n-0004", endAt: "n-0005" },
-        { startAfter: "n-0005", endAt: "n-0006" },
-        { startAfter: "n-0006", endAt: undefined },
+        { startAfter: "n-0006", endAt: "n-0012" },
+        { startAfter: "n-0012", endAt: "n-0024" },
+        { startAfter: "n-0024", endAt: undefined },
       ]);
-      // The invocation kept (m, n-0004] and listed it to its end.
+      // The invocation kept (m, n-0006] and listed it to its end.
       assert.deepEqual(
         ledger.portionRecords.map((p) => p.range),
-        [{ startAfter: "m", endAt: "n-0004" }],
+        [{ startAfter: "m", endAt: "n-0006" }],
       );
       assert.deepEqual(emittedKeys(sqsMock), keys);
     });

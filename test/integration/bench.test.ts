@@ -79,7 +79,11 @@ describe("npm run bench", () => {
 
   it("runs pipeline, ceiling, baseline, sync and a sweep and reports every figure as JSON", async () => {
     const chart = join(dir, "chart", "throughput.svg");
-    const run = await runOperator("bench", ["--objects", String(OBJECTS), "--sweep", "4,8", "--chart", chart, "--json"], "");
+    const run = await runOperator(
+      "bench",
+      ["--objects", String(OBJECTS), "--memory-objects", String(2 * OBJECTS), "--sweep", "4,8", "--chart", chart, "--json"],
+      "",
+    );
 
     assert.equal(run.code, 0, run.stderr);
     const out = lastJson(run);
@@ -130,7 +134,16 @@ describe("npm run bench", () => {
       assert.ok(t.value === null || typeof t.value === "number");
       assert.ok(t.met === null || typeof t.met === "boolean");
     }
-    assert.equal(obj(targets.memoryRatio, "memoryRatio").met, null, "no memory check was asked for");
+    // The larger run is on by default: memory is compared with it, and the sync judged at its size.
+    const memory = obj(out.memory, "memory");
+    assert.equal(memory.objects, 2 * OBJECTS);
+    assertPhase(obj(memory.pipeline, "memory.pipeline"), "memory.pipeline");
+    assert.equal(obj(memory.pipeline, "memory.pipeline").copied, 2 * OBJECTS);
+    num(obj(targets.memoryRatio, "memoryRatio").value, "memoryRatio.value");
+    const syncTarget = obj(targets.syncRequestsPerObject, "syncRequestsPerObject");
+    assert.match(String(syncTarget.name), new RegExp(`of ${2 * OBJECTS} objects`));
+    const judged = num(obj(obj(memory.sync, "memory.sync").requestsPerObject, "rpo").total, "memory.sync total");
+    assert.ok(Math.abs(num(syncTarget.value, "sync target") - judged) < 1e-4, "the sync target is the larger run's figure");
 
     const sweep = out.sweep as Json[];
     assert.equal(sweep.length, 2);

@@ -63,6 +63,8 @@ describe("adaptive listing", () => {
       destination: { bucket: destination, prefix: "" },
       endpoint: emulator.endpoint,
       pageSize,
+      // Pieces of a page: these few thousand keys split as millions would at the default 20 pages.
+      splitPartPages: 1,
       listConcurrency: 4,
       wrapStore: watch.wrap,
       logLevel: "SILENT",
