@@ -379,9 +379,24 @@ async function main(): Promise<number> {
     }
 
     const p = pipeline.figures;
+    // Judged while copying (first copy to last, each phase alike): a 10,000-object run's fill and drain (the
+    // first listing and hand-offs, the last ledger record, some 15 round trips) would otherwise weigh as much
+    // as a tenth of it under 100 ms of latency, and nothing at the sizes the pipeline is for. Whole runs too.
+    const whileCopying = (runs: readonly PhaseRun[]) => medianOf(runs.map((r) => r.figures.objectsPerSecondWhileCopying));
+    const pipelineCopying = whileCopying(pipelineRuns);
+    const ceilingCopying = whileCopying(ceilingRuns);
     const ratios = {
-      pipelineVsCeiling: round(p.objectsPerSecond / ceiling.figures.objectsPerSecond, 3),
-      pipelineVsBaseline: baseline ? round(p.objectsPerSecond / baseline.figures.objectsPerSecond, 2) : null,
+      pipelineVsCeiling: round(pipelineCopying / ceilingCopying, 3),
+      pipelineVsBaseline: baseline ? round(pipelineCopying / baseline.figures.objectsPerSecondWhileCopying, 2) : null,
+      objectsPerSecondWhileCopying: {
+        pipeline: pipelineCopying,
+        ceiling: ceilingCopying,
+        baseline: baseline?.figures.objectsPerSecondWhileCopying ?? null,
+      },
+      wholeRun: {
+        pipelineVsCeiling: round(p.objectsPerSecond / ceiling.figures.objectsPerSecond, 3),
+        pipelineVsBaseline: baseline ? round(p.objectsPerSecond / baseline.figures.objectsPerSecond, 2) : null,
+      },
     };
     // Judged on the largest bucket synced: per job a sync pays a fixed few dozen requests (queues, preflight,
     // a message and a record per seeded range) that at 10,000 objects outweigh the per-object cost.
@@ -392,8 +407,13 @@ async function main(): Promise<number> {
         : undefined;
     const syncPerObject = syncJudged?.figures.requestsPerObject.total;
     const targets = {
-      pipelineVsCeiling: target("pipeline objects/s / ceiling objects/s", ratios.pipelineVsCeiling, "min", 0.8),
-      pipelineVsBaseline: target("pipeline objects/s / baseline objects/s", ratios.pipelineVsBaseline ?? undefined, "min", 10),
+      pipelineVsCeiling: target("pipeline objects/s / ceiling objects/s, while copying", ratios.pipelineVsCeiling, "min", 0.8),
+      pipelineVsBaseline: target(
+        "pipeline objects/s / baseline objects/s, while copying",
+        ratios.pipelineVsBaseline ?? undefined,
+        "min",
+        10,
+      ),
       s3RequestsPerObject: target("S3 requests per object copied (pipeline)", p.requestsPerObject.s3Total, "max", 1.02),
       sqsRequestsPerObject: target(
         "SQS requests per object copied (pipeline, queue admin included)",
@@ -432,8 +452,16 @@ async function main(): Promise<number> {
           // The machine's load before and after: other work on its two cores skews every figure.
           loadAverage: { before: loadBefore, after: loadavg().map((l) => round(l, 2)) },
           complete,
-          pipeline: { ...p, samples: pipelineRuns.map((r) => r.figures.objectsPerSecond) },
-          ceiling: { ...ceiling.figures, samples: ceilingRuns.map((r) => r.figures.objectsPerSecond) },
+          pipeline: {
+            ...p,
+            samples: pipelineRuns.map((r) => r.figures.objectsPerSecond),
+            samplesWhileCopying: pipelineRuns.map((r) => r.figures.objectsPerSecondWhileCopying),
+          },
+          ceiling: {
+            ...ceiling.figures,
+            samples: ceilingRuns.map((r) => r.figures.objectsPerSecond),
+            samplesWhileCopying: ceilingRuns.map((r) => r.figures.objectsPerSecondWhileCopying),
+          },
           baseline: baseline?.figures ?? null,
           sync: sync?.ran ? sync.figures : null,
           ...(sync?.ran === false ? { syncPending: sync.note } : {}),
@@ -461,7 +489,11 @@ interface Report {
   readonly syncNote: string | undefined;
   readonly ceiling: PhaseFigures;
   readonly baseline: PhaseFigures | undefined;
-  readonly ratios: { pipelineVsCeiling: number; pipelineVsBaseline: number | null };
+  readonly ratios: {
+    pipelineVsCeiling: number;
+    pipelineVsBaseline: number | null;
+    wholeRun: { pipelineVsCeiling: number; pipelineVsBaseline: number | null };
+  };
   readonly sweep: readonly { inFlight: number; pipeline: number; ceiling: number }[];
   readonly memory: MemoryCheck | undefined;
   readonly targets: Record<string, Target>;
@@ -486,8 +518,10 @@ function report(r: Report): void {
   if (r.sync?.seconds) row("sync", r.sync);
   if (r.syncNote) out.push(`sync      pending: ${r.syncNote}`);
   out.push(
-    `pipeline / ceiling ${r.ratios.pipelineVsCeiling}` +
-      (r.ratios.pipelineVsBaseline === null ? "" : `, pipeline / baseline ${r.ratios.pipelineVsBaseline}`),
+    `while copying: pipeline / ceiling ${r.ratios.pipelineVsCeiling}` +
+      (r.ratios.pipelineVsBaseline === null ? "" : `, pipeline / baseline ${r.ratios.pipelineVsBaseline}`) +
+      `; whole runs: ${r.ratios.wholeRun.pipelineVsCeiling}` +
+      (r.ratios.wholeRun.pipelineVsBaseline === null ? "" : ` and ${r.ratios.wholeRun.pipelineVsBaseline}`),
   );
   if (r.sweep.length > 0)
     out.push(

@@ -119,6 +119,12 @@ describe("npm run bench", () => {
     const ratios = obj(out.ratios, "ratios");
     num(ratios.pipelineVsCeiling, "pipelineVsCeiling");
     num(ratios.pipelineVsBaseline, "pipelineVsBaseline");
+    // The targets are judged while copying; the whole runs' ratios come too.
+    const copying = obj(ratios.objectsPerSecondWhileCopying, "objectsPerSecondWhileCopying");
+    assert.equal(ratios.pipelineVsCeiling, Math.round((num(copying.pipeline, "p") / num(copying.ceiling, "c")) * 1000) / 1000);
+    const whole = obj(ratios.wholeRun, "wholeRun");
+    num(whole.pipelineVsCeiling, "wholeRun.pipelineVsCeiling");
+    num(whole.pipelineVsBaseline, "wholeRun.pipelineVsBaseline");
     const targets = obj(out.targets, "targets");
     for (const name of [
       "pipelineVsCeiling",
