@@ -197,8 +197,6 @@ function figures(r: PhaseResult, objects: number, copiesInFlight: number, emulat
 interface PhaseRun {
   readonly figures: PhaseFigures;
   readonly destination: string;
-  readonly ran: boolean;
-  readonly note?: string | undefined;
 }
 
 interface MemoryCheck {
@@ -277,7 +275,7 @@ async function main(): Promise<number> {
       // The emulator's CPU over the worker's whole life: it idles while the worker starts.
       const emulatorSeconds = emulatorCpu === undefined || emulatorCpuAfter === undefined ? undefined : emulatorCpuAfter - emulatorCpu;
       // A phase is judged by what its destination holds, not only by what it says it did.
-      const found = result.ran ? await countObjects(admin, dest) : 0;
+      const found = await countObjects(admin, dest);
       const ok = phase === "sync" || found === count;
       // The baseline keeps one copy in flight per copy worker.
       const copies = phase === "baseline" ? s.copyInvocations : s.copyInvocations * s.copyConcurrency;
@@ -288,10 +286,10 @@ async function main(): Promise<number> {
           ? `; copying ${f.objectsPerSecondWhileCopying} objects/s from ${f.beforeFirstCopySeconds} s in to ${f.afterLastCopySeconds} s before the end`
           : "");
       progress(
-        `bench: ${phase}: ${result.ran ? `${f.objectsPerSecond} objects/s (${f.seconds} s), ${found} in the destination, peak RSS ${f.maxRssMiB} MiB, ${cpu}` : `not run: ${result.note}`}`,
+        `bench: ${phase}: ${f.objectsPerSecond} objects/s (${f.seconds} s), ${found} in the destination, peak RSS ${f.maxRssMiB} MiB, ${cpu}`,
       );
-      const done: PhaseRun = { figures: f, destination: dest, ran: result.ran, note: result.note };
-      if (result.ran) runs.push(done);
+      const done: PhaseRun = { figures: f, destination: dest };
+      runs.push(done);
       return done;
     };
 
@@ -374,7 +372,7 @@ async function main(): Promise<number> {
         baseLiveHeapMiB: baseLive,
         liveHeapRatio: live === null || baseLive === null ? null : round(live / baseLive, 3),
         pipeline: m.figures,
-        sync: mSync?.ran ? mSync.figures : null,
+        sync: mSync?.figures ?? null,
       };
     }
 
@@ -402,7 +400,7 @@ async function main(): Promise<number> {
     // a message and a record per seeded range) that at 10,000 objects outweigh the per-object cost.
     const syncJudged = memory?.sync
       ? { objects: memory.objects, figures: memory.sync }
-      : sync?.ran
+      : sync
         ? { objects, figures: sync.figures }
         : undefined;
     const syncPerObject = syncJudged?.figures.requestsPerObject.total;
@@ -434,7 +432,6 @@ async function main(): Promise<number> {
       options,
       pipeline: p,
       sync: sync?.figures,
-      syncNote: sync?.ran === false ? sync.note : undefined,
       ceiling: ceiling.figures,
       baseline: baseline?.figures,
       ratios,
@@ -463,8 +460,7 @@ async function main(): Promise<number> {
             samplesWhileCopying: ceilingRuns.map((r) => r.figures.objectsPerSecondWhileCopying),
           },
           baseline: baseline?.figures ?? null,
-          sync: sync?.ran ? sync.figures : null,
-          ...(sync?.ran === false ? { syncPending: sync.note } : {}),
+          sync: sync?.figures ?? null,
           ratios,
           sweep,
           chart: options.sweep.length > 0 ? options.chart : null,
@@ -486,7 +482,6 @@ interface Report {
   readonly options: Options;
   readonly pipeline: PhaseFigures;
   readonly sync: PhaseFigures | undefined;
-  readonly syncNote: string | undefined;
   readonly ceiling: PhaseFigures;
   readonly baseline: PhaseFigures | undefined;
   readonly ratios: {
@@ -516,7 +511,6 @@ function report(r: Report): void {
   row("ceiling", r.ceiling);
   row("baseline", r.baseline);
   if (r.sync?.seconds) row("sync", r.sync);
-  if (r.syncNote) out.push(`sync      pending: ${r.syncNote}`);
   out.push(
     `while copying: pipeline / ceiling ${r.ratios.pipelineVsCeiling}` +
       (r.ratios.pipelineVsBaseline === null ? "" : `, pipeline / baseline ${r.ratios.pipelineVsBaseline}`) +

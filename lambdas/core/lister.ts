@@ -85,7 +85,6 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
   const portionPages = deps.portionPages ?? DEFAULT_PORTION_PAGES;
   const splitAfter = deps.splitAfterPages ?? DEFAULT_SPLIT_AFTER_PAGES;
   let fullPages = 0;
-  let seen = 0;
   /** The keys of a fresh range's first pages: which characters each position of its keys shows. */
   const sample: string[] = [];
   let firstKey: string | undefined;
@@ -145,7 +144,6 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
     if (last !== undefined) startAfter = last.key;
     token = page.nextToken;
     if (page.objects.length >= deps.pageSize) fullPages++;
-    seen += page.objects.length;
     if (pages <= splitAfter && task.hop === 0 && task.token === undefined) for (const o of page.objects) sample.push(o.key);
     if (firstKey === undefined) firstKey = page.objects[0]?.key;
     // Only a fresh range splits, within its first invocation: the points then depend on the range's
@@ -157,7 +155,8 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
         last: last.key,
         endAt: range.endAt,
         prefix: job.source.prefix,
-        listed: seen,
+        // At the split, pages === splitAfter: the sample holds every key listed so far.
+        listed: sample.length,
         sample,
         perPart: (deps.splitPartPages ?? DEFAULT_SPLIT_PART_PAGES) * deps.pageSize,
         parts: deps.splitParts,

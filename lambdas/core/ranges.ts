@@ -246,7 +246,7 @@ export function splitPoints({ first, last, endAt, prefix, listed, perPart, parts
   });
   const input = { f, l, e, endAt, last, prefix, listed, perPart, parts, floor, radices };
   // Where the keys listed so far end a run (a-z, 0-9), no point fits in it: reach one position
-  // further left, and at the prefix read the leftmost position as any character.
+  // further left, and at the prefix read the leftmost position in every code point.
   for (let at = from; at >= floor; at--) {
     const cut = pointsIn(input, at, false);
     if (cut !== undefined && cut.length > 0) return cut;

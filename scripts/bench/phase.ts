@@ -53,9 +53,6 @@ export interface PhaseResult {
   readonly cpuSeconds: number;
   /** Whether the phase did all it should have (the pipeline: the ledger proves the job complete). */
   readonly complete: boolean;
-  /** False when the phase could not run here (sync before the job option exists). */
-  readonly ran: boolean;
-  readonly note?: string;
 }
 
 /** Sockets per client, as runLocalJob sizes them: the copies in flight plus room for the rest. */
@@ -63,9 +60,8 @@ export function maxSocketsFor(s: PhaseSettings): number {
   return s.copyInvocations * s.copyConcurrency + 32;
 }
 
-/** `{ sync: true }` when the job options know sync mode, else undefined. */
-export function syncJobOptions(): JobOptions | undefined {
-  if (!("sync" in JobOptionsSchema.entries)) return undefined;
+/** The job options of the sync phase. */
+export function syncJobOptions(): JobOptions {
   return v.parse(JobOptionsSchema, { sync: true });
 }
 

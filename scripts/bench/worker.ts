@@ -43,7 +43,6 @@ async function runPhase(
       seconds: run.seconds,
       ranges: 0,
       complete: run.failed === 0,
-      ran: true,
     };
   }
   if (phase === "baseline") {
@@ -62,25 +61,9 @@ async function runPhase(
       seconds: run.seconds,
       ranges: run.listMessages,
       complete: run.copied === spec.objects,
-      ran: true,
     };
   }
-  let jobOptions: JobOptions | undefined;
-  if (phase === "sync") {
-    jobOptions = syncJobOptions();
-    if (jobOptions === undefined)
-      return {
-        phase,
-        copied: 0,
-        skipped: 0,
-        failed: 0,
-        seconds: 0,
-        ranges: 0,
-        complete: false,
-        ran: false,
-        note: "JobOptions has no sync mode yet",
-      };
-  }
+  const jobOptions: JobOptions | undefined = phase === "sync" ? syncJobOptions() : undefined;
   let lastReport = 0;
   const result = await runLocalJob({
     source: { bucket: spec.source, prefix: "" },
@@ -107,7 +90,6 @@ async function runPhase(
     seconds: result.seconds,
     ranges: result.ranges,
     complete: result.complete,
-    ran: true,
   };
 }
 
