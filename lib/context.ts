@@ -40,5 +40,8 @@ export function stackPropsFromContext(scope: Construct): ContextProps {
     listMaxConcurrency: integer(scope, "listMaxConcurrency"),
     copyMaxConcurrency: integer(scope, "copyMaxConcurrency"),
     copyConcurrency: integer(scope, "copyConcurrency"),
+    manifestBuckets: list(scope, "manifestBucket"),
+    ledgerKmsKeyArn: text(scope, "ledgerKmsKeyArn"),
+    alarmEmail: text(scope, "alarmEmail"),
   };
 }

@@ -28,6 +28,12 @@ export interface S3FanoutStackProps extends StackProps {
   readonly copyMaxConcurrency?: number;
   /** Copies in flight per copy invocation; context `copyConcurrency`. @default 64 */
   readonly copyConcurrency?: number;
+  /** Buckets holding manifests (S3 Inventory, Batch Operations CSV) the list function may read; context `manifestBucket`, comma-separated. @default none */
+  readonly manifestBuckets?: readonly string[];
+  /** Key ARN of the KMS key of an existing ledger bucket; context `ledgerKmsKeyArn`. @default none: SSE-S3 */
+  readonly ledgerKmsKeyArn?: string;
+  /** Address every alarm notifies, through an SNS topic; context `alarmEmail`. @default none: alarms without actions */
+  readonly alarmEmail?: string;
 }
 
 const entry = (path: string) => fileURLToPath(new URL(`../lambdas/${path}`, import.meta.url));

@@ -41,6 +41,9 @@ describe("context", () => {
       listMaxConcurrency: 4,
       copyMaxConcurrency: 80,
       copyConcurrency: undefined,
+      manifestBuckets: [],
+      ledgerKmsKeyArn: undefined,
+      alarmEmail: undefined,
     });
   });
 
