@@ -1,40 +1,85 @@
 /**
- * SQS plumbing both handlers share: Powertools partial batch responses, and
- * poison handling. Only records that failed come back to the queue; a body
- * that cannot be parsed is certain to fail again, so it is parked in the
- * DLQ with the reason on its first receive instead of being retried.
+ * SQS plumbing both handlers share: Powertools partial batch responses,
+ * poison handling, and the log line and metrics of every failed record. Only
+ * records that failed come back to the queue; a body that cannot be parsed
+ * is certain to fail again, so it is parked in the DLQ with the reason on its
+ * first receive instead of being retried.
  */
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Logger } from "@aws-lambda-powertools/logger";
+import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { MalformedMessageError } from "./core/errors.ts";
 import { poisonBody } from "./core/messages.ts";
 import type { MessageSink, QueueName } from "./core/ports.ts";
+import { errorInfo } from "./core/retry.ts";
+import { FailureTally, PipelineMetric } from "./telemetry.ts";
 
 export type SqsBatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
+/** What one invocation's record handlers share. */
+export interface Invocation {
+  /** A child of the handler's logger carrying the Lambda context (request id, function, cold start). */
+  readonly logger: Logger;
+  /** Failures of this invocation by error code, published when it ends. */
+  readonly failures: FailureTally;
+}
+
 export interface RecordHandlerOptions<T> {
   readonly parse: (body: string) => T;
-  readonly handle: (task: T, record: SQSRecord) => Promise<void>;
+  readonly handle: (task: T, record: SQSRecord, invocation: Invocation) => Promise<void>;
+  /** Names a task's work (job, batch, range) in the log line of a failed record. */
+  readonly describe: (task: T) => Record<string, unknown>;
   readonly sink: MessageSink;
   readonly dlq: QueueName;
   readonly logger: Logger;
+  readonly metrics?: Metrics | undefined;
 }
 
 export function sqsBatchHandler<T>(options: RecordHandlerOptions<T>): SqsBatchHandler {
-  const recordHandler = async (record: SQSRecord): Promise<void> => {
-    let task: T;
+  const { metrics } = options;
+  return async (event, context) => {
+    // A child per invocation, as injectLambdaContext would give: the local runtime runs invocations
+    // concurrently in one process, so the handler's own logger must not carry one invocation's context.
+    const logger = options.logger.createChild();
+    logger.addContext(context);
+    const invocation: Invocation = { logger, failures: new FailureTally() };
+    const recordHandler = async (record: SQSRecord): Promise<void> => {
+      let task: T;
+      try {
+        task = options.parse(record.body);
+      } catch (err) {
+        if (!(err instanceof MalformedMessageError)) throw err;
+        logger.error("poison message parked", { messageId: record.messageId, dlq: options.dlq, reason: err.message });
+        invocation.failures.add("MalformedMessage");
+        await options.sink.send(options.dlq, [{ body: poisonBody(err.message, record.body) }]);
+        return;
+      }
+      try {
+        await options.handle(task, record, invocation);
+      } catch (err) {
+        // The record comes back after its visibility timeout; say so now, not when it reaches the DLQ.
+        const info = errorInfo(err);
+        logger.error("record failed", {
+          messageId: record.messageId,
+          receiveCount: Number(record.attributes.ApproximateReceiveCount),
+          ...options.describe(task),
+          errorCode: info.code,
+          errorMessage: info.message,
+        });
+        metrics?.addMetric(PipelineMetric.RecordFailures, MetricUnit.Count, 1);
+        invocation.failures.add(info.code);
+        throw err;
+      }
+    };
     try {
-      task = options.parse(record.body);
-    } catch (err) {
-      if (!(err instanceof MalformedMessageError)) throw err;
-      options.logger.error("poison message parked", { messageId: record.messageId, dlq: options.dlq, reason: err.message });
-      await options.sink.send(options.dlq, [{ body: poisonBody(err.message, record.body) }]);
-      return;
+      // A processor per invocation: the local runtime runs invocations concurrently in one process.
+      return await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
+        context,
+        throwOnFullBatchFailure: false,
+      });
+    } finally {
+      invocation.failures.publish(metrics);
     }
-    await options.handle(task, record);
   };
-  // A processor per invocation: the local runtime runs invocations concurrently in one process.
-  return (event, context) =>
-    processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context, throwOnFullBatchFailure: false });
 }

@@ -11,7 +11,8 @@ import { MalformedMessageError } from "../core/errors.ts";
 import { AdaptiveLimiter } from "../core/limiter.ts";
 import { type CopyTask, parseCopyBody } from "../core/messages.ts";
 import type { PipelineDeps } from "../deps.ts";
-import { type SqsBatchHandler, sqsBatchHandler } from "../sqsBatch.ts";
+import { type Invocation, type SqsBatchHandler, sqsBatchHandler } from "../sqsBatch.ts";
+import { PipelineMetric } from "../telemetry.ts";
 
 export interface CopyHandlerDeps extends PipelineDeps {
   /** Shared across invocations of a warm instance, so the learned limit persists. */
@@ -20,18 +21,17 @@ export interface CopyHandlerDeps extends PipelineDeps {
 
 function recordMetrics(metrics: Metrics, e: CopyEvent): void {
   if (e.kind === "settled") {
-    metrics.addMetric("ObjectsCopied", MetricUnit.Count, e.copied);
-    metrics.addMetric("BytesCopied", MetricUnit.Bytes, e.bytes);
-    metrics.addMetric("CopyFailures", MetricUnit.Count, e.failed);
-    metrics.addMetric("ObjectsVanished", MetricUnit.Count, e.vanished);
+    metrics.addMetric(PipelineMetric.ObjectsCopied, MetricUnit.Count, e.copied);
+    metrics.addMetric(PipelineMetric.BytesCopied, MetricUnit.Bytes, e.bytes);
+    metrics.addMetric(PipelineMetric.CopyFailures, MetricUnit.Count, e.failed);
+    metrics.addMetric(PipelineMetric.ObjectsVanished, MetricUnit.Count, e.vanished);
   } else if (e.kind === "retry" && e.errorClass === "throttle") {
-    metrics.addMetric("CopyThrottles", MetricUnit.Count, 1);
+    metrics.addMetric(PipelineMetric.CopyThrottles, MetricUnit.Count, 1);
   }
 }
 
 export function createCopyHandler(deps: CopyHandlerDeps): SqsBatchHandler {
-  const { config, logger } = deps;
-  const limiter = deps.limiter ?? new AdaptiveLimiter({ max: config.copyConcurrency });
+  const limiter = deps.limiter ?? new AdaptiveLimiter({ max: deps.config.copyConcurrency });
   return (event, context: Context) => {
     // Every record's keys are copied together, under one limiter, and their outcomes recorded in one
     // ledger write; each record then stands or falls on its own result.
@@ -42,17 +42,16 @@ export function createCopyHandler(deps: CopyHandlerDeps): SqsBatchHandler {
     }
     const index = new Map([...tasks.keys()].map((id, i) => [id, i]));
     let run: Promise<(Error | undefined)[]> | undefined;
-    const results = () => {
-      run ??= copyTasks([...tasks.values()], copierDeps(deps, limiter, context));
-      return run;
-    };
-    return sqsBatchHandler({
+    return sqsBatchHandler<CopyTask>({
       parse: parseCopyBody,
+      describe: (task) => ({ jobId: task.job.id, batchId: task.batchId, keys: task.items.length, attempt: task.attempt + 1 }),
       sink: deps.sink,
       dlq: "copyDlq",
-      logger,
-      handle: async (_task, record) => {
-        const error = (await results())[index.get(record.messageId) ?? -1];
+      logger: deps.logger,
+      metrics: deps.metrics,
+      handle: async (_task, record, invocation) => {
+        run ??= copyTasks([...tasks.values()], copierDeps(deps, limiter, context, invocation));
+        const error = (await run)[index.get(record.messageId) ?? -1];
         if (error) throw error;
       },
     })(event, context).finally(() => deps.metrics?.publishStoredMetrics());
@@ -69,8 +68,9 @@ function tryParse(body: string): CopyTask | undefined {
   }
 }
 
-function copierDeps(deps: CopyHandlerDeps, limiter: AdaptiveLimiter, context: Context): CopierDeps {
-  const { config, logger } = deps;
+function copierDeps(deps: CopyHandlerDeps, limiter: AdaptiveLimiter, context: Context, invocation: Invocation): CopierDeps {
+  const { config } = deps;
+  const { logger, failures } = invocation;
   return {
     store: deps.store,
     sink: deps.sink,
@@ -86,14 +86,23 @@ function copierDeps(deps: CopyHandlerDeps, limiter: AdaptiveLimiter, context: Co
     onEvent: (e) => {
       if (deps.metrics) recordMetrics(deps.metrics, e);
       if (e.kind === "settled") return;
-      logger.warn(e.kind === "retry" ? "copy retry" : "copy failed", {
-        requestId: context.awsRequestId,
+      const fields = {
         jobId: e.jobId,
         batchId: e.batchId,
         key: e.key,
+        ...(e.versionId === undefined ? {} : { versionId: e.versionId }),
+        errorCode: e.error.code,
+        errorMessage: e.error.message,
         errorClass: e.errorClass,
-        error: e.error,
-      });
+        attempt: e.attempt,
+      };
+      if (e.kind === "retry") {
+        logger.warn("copy retry", { ...fields, try: e.tryNo });
+        return;
+      }
+      // The key's record is in the copy DLQ now; this line and FailuresByCode are how a person hears of it.
+      logger.error("copy failed", { ...fields, dlq: "copyDlq" });
+      failures.add(e.error.code);
     },
   };
 }

@@ -49,21 +49,30 @@ export interface CopierDeps {
 
 export type CopyEvent =
   | {
+      /** One try of a key failed and will be tried again, in this invocation or a later delivery. */
       readonly kind: "retry";
       readonly jobId: string;
       readonly batchId: string;
       readonly key: string;
+      readonly versionId?: string | undefined;
       readonly error: ErrorInfo;
       readonly errorClass: ErrorClass;
+      /** The key's delivery, 1 for its first. */
       readonly attempt: number;
+      /** The try within this delivery, 1 for the first. */
+      readonly tryNo: number;
     }
   | {
+      /** A key failed for good: its record is in the copy DLQ. */
       readonly kind: "failed";
       readonly jobId: string;
       readonly batchId: string;
       readonly key: string;
+      readonly versionId?: string | undefined;
       readonly error: ErrorInfo;
       readonly errorClass: ErrorClass;
+      /** Deliveries the key had, this one included. */
+      readonly attempt: number;
     }
   | {
       readonly kind: "settled";
@@ -151,7 +160,17 @@ async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promi
     sleep: deps.sleep,
     random: deps.random,
     onRetry: (error, errorClass, n) =>
-      deps.onEvent?.({ kind: "retry", jobId: task.job.id, batchId: task.batchId, key: item.key, error, errorClass, attempt: n }),
+      deps.onEvent?.({
+        kind: "retry",
+        jobId: task.job.id,
+        batchId: task.batchId,
+        key: item.key,
+        versionId: item.versionId,
+        error,
+        errorClass,
+        attempt: task.attempt + 1,
+        tryNo: n,
+      }),
   };
   const options = resolveJobOptions(task.job.options);
   if (needsMultipart(item.size, { threshold: options.multipartThreshold }, item.etag)) {
@@ -276,8 +295,10 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
         jobId: task.job.id,
         batchId: task.batchId,
         key: f.key,
+        versionId: f.versionId,
         error: f.error,
         errorClass: classifyError(f.error),
+        attempt: f.attempts,
       });
   }
   const outcome: BatchOutcome = {

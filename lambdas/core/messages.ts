@@ -266,9 +266,25 @@ function asMalformed<T>(parse: () => T): T {
   }
 }
 
+/** A listing parked in the list DLQ (listFailureBody); redriven, it is listed again as it was. */
+const ListFailureSchema = v.object({
+  v: v.literal(MESSAGE_VERSION),
+  type: v.literal("list-failure"),
+  body: v.pipe(v.string(), v.maxLength(256 * 1024)),
+});
+
 function parseListMessage(body: string): ListTask {
   const raw = parseJson(body);
-  checkEnvelope(raw, "list");
+  if (checkEnvelope(raw, "list", ["list-failure"]) === "list-failure") {
+    const inner = parseJson(check(ListFailureSchema, raw, "list-failure").body);
+    // One level only: the parked body is the list message itself.
+    checkEnvelope(inner, "list");
+    return listTaskOf(inner);
+  }
+  return listTaskOf(raw);
+}
+
+function listTaskOf(raw: unknown): ListTask {
   const msg = check(ListMessageSchema, raw, "list");
   return {
     job: jobFromWire(msg.job),
@@ -328,6 +344,14 @@ export function failureBody(job: JobRef, batchId: string, item: CopyItem, attemp
     attempts,
     error,
   });
+}
+
+/**
+ * A listing that failed for a reason retrying cannot fix (AccessDenied, NoSuchBucket, an unreadable
+ * manifest), parked in the list DLQ with its error; once the cause is fixed, redrive lists it again.
+ */
+export function listFailureBody(originalBody: string, error: ErrorInfo): string {
+  return asciiJson({ v: MESSAGE_VERSION, type: "list-failure", reason: `${error.code}: ${error.message}`, error, body: originalBody });
 }
 
 /** A message we could not parse, parked in a DLQ with the reason. */

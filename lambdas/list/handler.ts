@@ -1,9 +1,11 @@
 /**
  * SQS -> lister. Each record is one key range, or one chunk of a manifest.
  * A record fails (and comes back after its visibility timeout) only when
- * listing, reading or enqueueing failed; a malformed record is poison, and a
- * manifest that cannot be read as one (bad CSV, changed or missing file) is
- * certain to fail again: both are parked in the list DLQ with the reason.
+ * listing, reading or enqueueing failed for a reason that may pass (throttling,
+ * a network error). A malformed record is poison; a listing that failed for
+ * a reason retrying cannot fix (AccessDenied, NoSuchBucket, a manifest that is
+ * missing, changed or not a manifest) is parked in the list DLQ with its error
+ * on its first failure, and lists again when redriven.
  */
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
@@ -11,10 +13,12 @@ import { ConfigError } from "../core/errors.ts";
 import { listRange } from "../core/lister.ts";
 import { ManifestError } from "../core/manifest.ts";
 import { DEFAULT_HEAD_CONCURRENCY, listManifestChunk } from "../core/manifestLister.ts";
-import { parseListBody, poisonBody } from "../core/messages.ts";
+import { type ListTask, listFailureBody, parseListBody } from "../core/messages.ts";
 import type { ManifestSource } from "../core/ports.ts";
+import { classifyError, type ErrorInfo, errorInfo } from "../core/retry.ts";
 import type { PipelineDeps } from "../deps.ts";
 import { type SqsBatchHandler, sqsBatchHandler } from "../sqsBatch.ts";
+import { PipelineMetric } from "../telemetry.ts";
 
 export interface ListHandlerDeps extends PipelineDeps {
   /** Reads manifest chunks; without it a manifest job's chunks fail (and retry) with a clear error. */
@@ -24,14 +28,16 @@ export interface ListHandlerDeps extends PipelineDeps {
 }
 
 export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
-  const { config, logger } = deps;
+  const { config } = deps;
   return (event, context: Context) =>
-    sqsBatchHandler({
+    sqsBatchHandler<ListTask>({
       parse: parseListBody,
+      describe: (task) => ({ jobId: task.job.id, hop: task.hop, ...where(task) }),
       sink: deps.sink,
       dlq: "listDlq",
-      logger,
-      handle: async (task, record) => {
+      logger: deps.logger,
+      metrics: deps.metrics,
+      handle: async (task, record, { logger, failures }) => {
         const common = {
           sink: deps.sink,
           ledger: deps.ledger,
@@ -41,24 +47,24 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
           remainingMs: () => context.getRemainingTimeInMillis(),
           safetyMs: config.listSafetyMs,
         };
-        const { manifest } = task;
-        if (manifest === undefined) {
-          const result = await listRange(task, {
-            ...common,
-            store: deps.store,
-            heads: deps.multipart,
-            splitParts: config.listSplitParts,
-            splitAfterPages: config.listSplitAfterPages,
-            splitPartPages: config.listSplitPartPages,
-          });
-          deps.metrics?.addMetric("KeysListed", MetricUnit.Count, result.listed);
-          logger.info("range listed", { messageId: record.messageId, jobId: task.job.id, hop: task.hop, ...result });
-          return;
-        }
-        const manifests = deps.manifests;
-        if (!manifests) throw new ConfigError("this list function has no manifest reader configured");
-        const where = { messageId: record.messageId, jobId: task.job.id, chunk: manifest.chunk, of: manifest.of, row: manifest.row };
+        const at = { messageId: record.messageId, jobId: task.job.id, hop: task.hop, ...where(task) };
         try {
+          const { manifest } = task;
+          if (manifest === undefined) {
+            const result = await listRange(task, {
+              ...common,
+              store: deps.store,
+              heads: deps.multipart,
+              splitParts: config.listSplitParts,
+              splitAfterPages: config.listSplitAfterPages,
+              splitPartPages: config.listSplitPartPages,
+            });
+            deps.metrics?.addMetric(PipelineMetric.KeysListed, MetricUnit.Count, result.listed);
+            logger.info("range listed", { ...at, ...result });
+            return;
+          }
+          const manifests = deps.manifests;
+          if (!manifests) throw new ConfigError("this list function has no manifest reader configured");
           const result = await listManifestChunk(
             { ...task, manifest },
             {
@@ -66,17 +72,37 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
               manifests,
               heads: deps.multipart,
               headConcurrency: deps.headConcurrency ?? DEFAULT_HEAD_CONCURRENCY,
-              onNotice: (notice) => logger.warn("manifest notice", { ...where, ...notice }),
+              onNotice: (notice) => logger.warn("manifest notice", { ...at, ...notice }),
             },
           );
-          deps.metrics?.addMetric("KeysListed", MetricUnit.Count, result.listed);
-          logger.info("manifest chunk read", { ...where, hop: task.hop, ...result });
+          deps.metrics?.addMetric(PipelineMetric.KeysListed, MetricUnit.Count, result.listed);
+          logger.info("manifest chunk read", { ...at, ...result });
         } catch (err) {
-          // Certain to fail again: park it with the reason rather than retry it to the DLQ.
-          if (!(err instanceof ManifestError)) throw err;
-          logger.error("manifest chunk parked", { ...where, dlq: "listDlq", reason: err.message });
-          await deps.sink.send("listDlq", [{ body: poisonBody(err.message, record.body) }]);
+          const error = certainFailure(err);
+          if (error === undefined) throw err; // transient: the record comes back after its visibility timeout
+          // Certain to fail again (no access, no bucket, an unreadable manifest): park it with the reason on
+          // its first failure, where the DLQ alarm tells a person, rather than retry it for hours.
+          logger.error("listing parked", { ...at, dlq: "listDlq", errorCode: error.code, errorMessage: error.message });
+          deps.metrics?.addMetric(PipelineMetric.ListFailures, MetricUnit.Count, 1);
+          failures.add(error.code);
+          await deps.sink.send("listDlq", [{ body: listFailureBody(record.body, error) }]);
         }
       },
     })(event, context).finally(() => deps.metrics?.publishStoredMetrics());
+}
+
+/** Where in the key space (or the manifest) a listing task works, for log lines. */
+function where(task: ListTask): Record<string, unknown> {
+  const { manifest } = task;
+  if (manifest !== undefined) return { chunk: manifest.chunk, of: manifest.of, row: manifest.row };
+  return { startAfter: task.range.startAfter, endAt: task.range.endAt };
+}
+
+/** The error of a listing that retrying cannot fix, or undefined when another try may succeed. */
+function certainFailure(err: unknown): ErrorInfo | undefined {
+  if (err instanceof ManifestError) return { code: "InvalidManifest", message: err.message };
+  const info = errorInfo(err);
+  const kind = classifyError(info);
+  // A manifest (or its data file) that is not there is as final as AccessDenied.
+  return kind === "permanent" || kind === "vanished" ? info : undefined;
 }

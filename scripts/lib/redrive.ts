@@ -10,7 +10,9 @@
  * - copy DLQ: raw copy messages SQS moved there after maxReceiveCount (go
  *   back as they are), copy-failure records the copier wrote (the copy
  *   handler takes one as a batch of its one key), and poison records.
- * - list DLQ: raw list messages and poison records.
+ * - list DLQ: raw list messages, list-failure records (a listing parked on a
+ *   failure retrying could not fix, such as AccessDenied: listed again as it
+ *   was once redriven, so fix the cause first), and poison records.
  * Poison cannot be retried. The manual path leaves it in the DLQ (visible
  * again when it ends) and counts it as skipped; a move task moves every
  * message, and poison comes straight back to the DLQ as poison (wrapped once

@@ -427,10 +427,10 @@ describe("list handler on manifest chunks", () => {
       assert.deepEqual(result.batchItemFailures, []);
       const [parked] = sentTo(sqsMock, QUEUE_URLS.listDlq);
       assert.ok(parked);
-      const poison = parseJsonObject(parked.body);
-      assert.equal(poison.type, "poison");
-      assert.match(String(poison.reason), /unterminated quoted field/);
-      assert.equal(poison.body, body);
+      const failure = parseJsonObject(parked.body);
+      assert.equal(failure.type, "list-failure");
+      assert.match(String(failure.reason), /^InvalidManifest: .*unterminated quoted field/);
+      assert.equal(failure.body, body);
       assert.deepEqual(ledger.portionRecords, []);
     });
 

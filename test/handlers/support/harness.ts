@@ -188,3 +188,43 @@ export function parseJsonObject(body: string): Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("expected a JSON object");
   return value as Record<string, unknown>;
 }
+
+/** A logger that writes JSON lines, as in Lambda (INFO and above). */
+export function jsonLogger(): Logger {
+  return new Logger({ serviceName: "s3-fanout", logLevel: "INFO" });
+}
+
+/**
+ * Runs `work` and returns the JSON lines written meanwhile: Powertools Logger
+ * prints INFO to stdout and WARN/ERROR to stderr (Lambda sends both to
+ * CloudWatch Logs), Metrics prints EMF to stdout. Other output passes through.
+ */
+export async function captureJsonLines<T>(work: () => Promise<T>): Promise<{ result: T; lines: Record<string, unknown>[] }> {
+  const lines: Record<string, unknown>[] = [];
+  const streams = [process.stdout, process.stderr];
+  const writes = streams.map((stream) => stream.write);
+  streams.forEach((stream, i) => {
+    const write = writes[i] as typeof stream.write;
+    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
+      let parsed = 0;
+      for (const line of text.split("\n")) {
+        if (!line.startsWith("{")) continue;
+        try {
+          lines.push(parseJsonObject(line));
+          parsed++;
+        } catch {
+          // not one of ours
+        }
+      }
+      return parsed > 0 ? true : write.call(stream, chunk, ...(rest as []));
+    }) as typeof stream.write;
+  });
+  try {
+    return { result: await work(), lines };
+  } finally {
+    streams.forEach((stream, i) => {
+      stream.write = writes[i] as typeof stream.write;
+    });
+  }
+}
