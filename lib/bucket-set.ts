@@ -15,6 +15,21 @@ const BUCKET_NAME = /^[A-Za-z0-9._-]{1,255}$/;
 /** IAM scopes KMS permissions to key ARNs; an alias ARN in Resource matches nothing. */
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
 
+/** The object-level S3 actions the pipeline's roles may be granted: no delete, no bucket configuration. */
+export type ObjectAction =
+  | "s3:GetObject"
+  | "s3:GetObjectVersion"
+  | "s3:GetObjectTagging"
+  | "s3:GetObjectVersionTagging"
+  | "s3:PutObject"
+  | "s3:PutObjectTagging"
+  | "s3:PutObjectAcl"
+  | "s3:AbortMultipartUpload"
+  | "s3:ListMultipartUploadParts";
+
+/** Context `<side>Bucket` names them. */
+export type BucketSide = "source" | "destination" | "manifest";
+
 export interface BucketSetProps {
   /** Bucket names (not ARNs); duplicates are ignored. */
   readonly bucketNames: readonly string[];
@@ -23,8 +38,8 @@ export interface BucketSetProps {
 }
 
 export class BucketSet {
-  /** "source" or "destination", for messages and context hints. */
-  public readonly side: "source" | "destination";
+  /** Which buckets these are, for messages and context hints. */
+  public readonly side: BucketSide;
   public readonly bucketNames: readonly string[];
   /** `arn:<partition>:s3:::<name>` of every bucket: for ListBucket. */
   public readonly bucketArns: readonly string[];
@@ -32,7 +47,7 @@ export class BucketSet {
   public readonly objectArns: readonly string[];
   public readonly kmsKeyArn?: string;
 
-  constructor(side: "source" | "destination", props: BucketSetProps) {
+  constructor(side: BucketSide, props: BucketSetProps) {
     this.side = side;
     const names = [...new Set(props.bucketNames.map((name) => name.trim()).filter((name) => name !== ""))];
     if (names.length === 0) {
@@ -62,31 +77,17 @@ export class BucketSet {
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ["s3:ListBucket"], resources: [...this.bucketArns] }));
   }
 
-  /** Read objects (for the copy source): GetObject and its tagging and versions, and decrypt with the key. */
-  /** HEAD of objects only (s3:GetObject covers it): what a sync needs of the destination to confirm a copy by parts. */
-  public grantHeadObjects(role: iam.IRole): void {
-    this.grantObjects(role, ["s3:GetObject"]);
-  }
-
-  public grantReadObjects(role: iam.IRole): void {
-    this.grantObjects(role, ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion"]);
-    if (this.kmsKeyArn !== undefined) this.grantKey(role, ["kms:Decrypt"]);
+  /** Object-level actions on every key of these buckets (the call site says why each is needed). */
+  public grantObjectActions(role: iam.IRole, actions: readonly ObjectAction[]): void {
+    this.grantObjects(role, [...actions]);
   }
 
   /**
-   * Write objects (for the copy destination): PutObject, its tagging and ACL, and the multipart
-   * actions a multipart copy needs; encrypt with the key (Decrypt too: S3 decrypts the data key
-   * to complete a multipart upload).
+   * The KMS actions S3 asks for on the side's key (Decrypt to read, GenerateDataKey to write,
+   * Decrypt too to complete a multipart upload), through S3 only; nothing when no key is set.
    */
-  public grantWriteObjects(role: iam.IRole): void {
-    this.grantObjects(role, [
-      "s3:PutObject",
-      "s3:PutObjectTagging",
-      "s3:PutObjectAcl",
-      "s3:AbortMultipartUpload",
-      "s3:ListMultipartUploadParts",
-    ]);
-    if (this.kmsKeyArn !== undefined) this.grantKey(role, ["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"]);
+  public grantKeyActions(role: iam.IRole, actions: readonly ("kms:Decrypt" | "kms:GenerateDataKey")[]): void {
+    this.grantKey(role, [...actions]);
   }
 
   private grantObjects(role: iam.IRole, actions: string[]): void {

@@ -5,6 +5,7 @@
  */
 import { Duration, RemovalPolicy, Token } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
+import * as kms from "aws-cdk-lib/aws-kms";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
 import { acknowledge, iam5ResourceId } from "./nag.ts";
@@ -20,7 +21,16 @@ export interface LedgerBucketProps {
   readonly accessLogRetentionDays?: number;
   /** What happens to created buckets when the stack is deleted (not with existingBucketName). @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Key ARN of a KMS key: the key of an existing ledger bucket's default encryption, or the key a created
+   * one encrypts with (SSE-KMS, bucket key on). Both roles may use it through S3 only. @default none: SSE-S3
+   */
+  readonly kmsKeyArn?: string;
+  /** Days a created ledger keeps a version that was overwritten. @default 365 */
+  readonly noncurrentVersionDays?: number;
 }
+
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
 
 export class LedgerBucket extends Construct {
   /** The bucket that holds job specs, range and batch outcomes, halt markers and summaries. */
@@ -29,14 +39,28 @@ export class LedgerBucket extends Construct {
   public readonly accessLogsBucket?: s3.Bucket;
   /** Whether this construct created the ledger bucket. */
   public readonly created: boolean;
+  /** The KMS key the ledger's objects are encrypted with, if any. */
+  public readonly kmsKeyArn?: string;
 
   constructor(scope: Construct, id: string, props: LedgerBucketProps = {}) {
     super(scope, id);
+    const kmsKeyArn = props.kmsKeyArn?.trim();
+    if (kmsKeyArn !== undefined && !Token.isUnresolved(kmsKeyArn) && !KMS_KEY_ARN.test(kmsKeyArn)) {
+      throw new Error(
+        `ledgerKmsKeyArn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias or key id, got "${kmsKeyArn}"`,
+      );
+    }
+    this.kmsKeyArn = kmsKeyArn;
     const existing = props.existingBucketName?.trim();
     if (existing !== undefined) {
-      if (props.serverAccessLogs !== undefined || props.removalPolicy !== undefined || props.accessLogRetentionDays !== undefined) {
+      if (
+        props.serverAccessLogs !== undefined ||
+        props.removalPolicy !== undefined ||
+        props.accessLogRetentionDays !== undefined ||
+        props.noncurrentVersionDays !== undefined
+      ) {
         throw new Error(
-          "LedgerBucket: serverAccessLogs, accessLogRetentionDays and removalPolicy apply only to a ledger bucket the stack creates, not with existingBucketName",
+          "LedgerBucket: serverAccessLogs, accessLogRetentionDays, noncurrentVersionDays and removalPolicy apply only to a ledger bucket the stack creates, not with existingBucketName",
         );
       }
       if (!Token.isUnresolved(existing) && !BUCKET_NAME.test(existing)) {
@@ -69,10 +93,19 @@ export class LedgerBucket extends Construct {
         "This is the server access log bucket of the ledger; logging it into itself would loop, and into another bucket would only move the same finding there.",
       );
     }
+    const noncurrentDays = props.noncurrentVersionDays ?? 365;
+    if (!Number.isInteger(noncurrentDays) || noncurrentDays < 1) {
+      throw new Error(`LedgerBucket: noncurrentVersionDays must be a positive integer, got ${noncurrentDays}`);
+    }
     this.bucket = new s3.Bucket(this, "Bucket", {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      encryption: s3.BucketEncryption.S3_MANAGED,
+      ...(kmsKeyArn === undefined
+        ? { encryption: s3.BucketEncryption.S3_MANAGED }
+        : { encryption: s3.BucketEncryption.KMS, encryptionKey: kms.Key.fromKeyArn(this, "Key", kmsKeyArn), bucketKeyEnabled: true }),
       enforceSSL: true,
+      // The ledger is the proof of what was copied: an overwritten or deleted record keeps its earlier version.
+      versioned: true,
+      lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(noncurrentDays) }],
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       serverAccessLogsBucket: this.accessLogsBucket,
       serverAccessLogsPrefix: this.accessLogsBucket ? "ledger/" : undefined,
@@ -91,8 +124,20 @@ export class LedgerBucket extends Construct {
   /** Read and write ledger objects and list the ledger: what the handlers and operator scripts do, no delete. */
   public grantReadWrite(role: iam.IRole): void {
     const objects = this.bucket.arnForObjects("*");
+    // A job's records are read back by listing its prefix (status, completion).
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ["s3:ListBucket"], resources: [this.bucket.bucketArn] }));
+    // Specs, halt markers and records are read; outcomes and portions are written.
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ["s3:GetObject", "s3:PutObject"], resources: [objects] }));
+    if (this.kmsKeyArn !== undefined) {
+      // SSE-KMS ledger: reading decrypts, writing asks for a data key; only through S3.
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ["kms:Decrypt", "kms:GenerateDataKey"],
+          resources: [this.kmsKeyArn],
+          conditions: { StringLike: { "kms:ViaService": "s3.*.amazonaws.com" } },
+        }),
+      );
+    }
     acknowledge(
       role,
       iam5ResourceId(role, objects),

@@ -8,7 +8,7 @@ import { Duration, Stack, Token } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import { Construct } from "constructs";
-import { METRICS_NAMESPACE, PipelineMetric, type PipelineMetricName, SERVICE_NAME } from "./telemetry.ts";
+import { ERROR_CODE_DIMENSION, METRICS_NAMESPACE, PipelineMetric, type PipelineMetricName, SERVICE_NAME } from "./telemetry.ts";
 import type { WorkQueue } from "./work-queue.ts";
 
 const DASHBOARD_NAME = /^[A-Za-z0-9_-]{1,255}$/;
@@ -22,7 +22,9 @@ export interface PipelineDashboardProps {
   readonly listWork: WorkQueue;
   /** The copy work queue and its DLQ. */
   readonly copyWork: WorkQueue;
-  /** Dashboard name (letters, digits, - and _). @default `<stack name>-pipeline` */
+  /** Alarms shown in the alarm status widget. @default the two DLQ alarms */
+  readonly alarms?: readonly cloudwatch.IAlarm[];
+  /** Dashboard name (letters, digits, - and _); dashboards are account-wide, so it must differ per region. @default `<stack name>-<region>` */
   readonly dashboardName?: string;
   /** Period of every graph, a whole number of minutes. @default 1 minute */
   readonly period?: Duration;
@@ -40,7 +42,7 @@ export class PipelineDashboard extends Construct {
     if (!Token.isUnresolved(seconds) && (seconds < 60 || seconds % 60 !== 0)) {
       throw new Error(`PipelineDashboard: period must be a whole number of minutes, got ${period.toHumanString()}`);
     }
-    const name = props.dashboardName ?? `${Stack.of(this).stackName}-pipeline`;
+    const name = props.dashboardName ?? `${Stack.of(this).stackName}-${Stack.of(this).region}`;
     if (!Token.isUnresolved(name) && !DASHBOARD_NAME.test(name)) {
       throw new Error(`PipelineDashboard: dashboardName may hold only letters, digits, - and _ (at most 255), got "${name}"`);
     }
@@ -87,7 +89,31 @@ export class PipelineDashboard extends Construct {
         list.metricThrottles({ ...sum, label: "list throttles" }),
         copy.metricThrottles({ ...sum, label: "copy throttles" }),
       ]),
-      new cloudwatch.AlarmStatusWidget({ title: "DLQ alarms", alarms: [listWork.dlqAlarm, copyWork.dlqAlarm], width: 8, height: 6 }),
+      new cloudwatch.AlarmStatusWidget({
+        title: "Alarms",
+        alarms: [...(props.alarms ?? [listWork.dlqAlarm, copyWork.dlqAlarm])],
+        width: 8,
+        height: 6,
+      }),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        "Failures by error code",
+        [
+          new cloudwatch.MathExpression({
+            // One line per error code the handlers reported (FailuresByCode carries an errorCode dimension).
+            expression: `SEARCH('{${METRICS_NAMESPACE},${ERROR_CODE_DIMENSION},service} MetricName="${PipelineMetric.FailuresByCode}" service="${SERVICE_NAME}"', 'Sum', ${seconds})`,
+            label: "",
+            period,
+          }),
+        ],
+        12,
+      ),
+      graph(
+        "Listings parked and records returned",
+        [custom(PipelineMetric.ListFailures, "listings parked"), custom(PipelineMetric.RecordFailures, "records returned for a retry")],
+        12,
+      ),
     );
     this.dashboard.addWidgets(
       graph("Queue depth", [

@@ -1,11 +1,10 @@
-/** A pipeline Lambda with the shared defaults: Node.js 22 on ARM64, esbuild (never Docker), source maps, log retention. */
+/** A pipeline Lambda with the shared defaults: Node.js 24 on ARM64, esbuild (never Docker), source maps, log retention. */
 import { type Duration, Token } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import { acknowledge } from "./nag.ts";
 import { METRICS_NAMESPACE, SERVICE_NAME } from "./telemetry.ts";
 
 /** Variables this construct sets itself; props.environment may not override them. */
@@ -57,7 +56,7 @@ export class PipelineFunction extends Construct {
       entry: props.entry,
       handler: "handler",
       description: props.description,
-      runtime: lambda.Runtime.NODEJS_22_X,
+      runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       timeout: props.timeout,
       memorySize: props.memorySize ?? 1024,
@@ -74,16 +73,11 @@ export class PipelineFunction extends Construct {
         forceDockerBundling: false,
         sourceMap: true,
         minify: true,
-        target: "node22",
+        target: "node24",
         logLevel: nodejs.LogLevel.WARNING,
         // Bundle the pinned SDK instead of the runtime's, so Lambda runs what the tests ran.
         externalModules: [],
       },
     });
-    acknowledge(
-      this.fn,
-      "AwsSolutions-L1",
-      "Node.js 22 on purpose: the project pins Node 22 (package.json engines and devDependency node) for its tests and local runtime; the Lambda runtime moves in the same change as the toolchain.",
-    );
   }
 }

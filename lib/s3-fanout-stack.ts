@@ -7,6 +7,7 @@ import * as eventsources from "aws-cdk-lib/aws-lambda-event-sources";
 import type { Construct } from "constructs";
 import { BucketSet } from "./bucket-set.ts";
 import { LedgerBucket } from "./ledger-bucket.ts";
+import { PipelineAlarms } from "./pipeline-alarms.ts";
 import { PipelineDashboard } from "./pipeline-dashboard.ts";
 import { PipelineFunction } from "./pipeline-function.ts";
 import { WorkQueue } from "./work-queue.ts";
@@ -49,17 +50,22 @@ function maxConcurrency(name: string, value: number): number {
 export class S3FanoutStack extends Stack {
   public readonly sources: BucketSet;
   public readonly destinations: BucketSet;
+  /** Buckets holding manifests the list function may read, when configured. */
+  public readonly manifests?: BucketSet;
   public readonly ledger: LedgerBucket;
   public readonly listWork: WorkQueue;
   public readonly copyWork: WorkQueue;
   public readonly lister: PipelineFunction;
   public readonly copier: PipelineFunction;
   public readonly dashboard: PipelineDashboard;
+  public readonly alarms: PipelineAlarms;
 
   constructor(scope: Construct, id: string, props: S3FanoutStackProps) {
     super(scope, id, props);
     this.sources = new BucketSet("source", { bucketNames: props.sourceBuckets, kmsKeyArn: props.sourceKmsKeyArn });
     this.destinations = new BucketSet("destination", { bucketNames: props.destinationBuckets, kmsKeyArn: props.destinationKmsKeyArn });
+    const manifestBuckets = props.manifestBuckets ?? [];
+    this.manifests = manifestBuckets.length === 0 ? undefined : new BucketSet("manifest", { bucketNames: manifestBuckets });
     const ledgerName = props.ledgerBucket?.trim();
     if (ledgerName !== undefined && [...this.sources.bucketNames, ...this.destinations.bucketNames].includes(ledgerName)) {
       throw new Error(
@@ -75,7 +81,7 @@ export class S3FanoutStack extends Stack {
     const listTimeout = Duration.minutes(15);
     const copyTimeout = Duration.minutes(5);
 
-    this.ledger = new LedgerBucket(this, "Ledger", { existingBucketName: ledgerName });
+    this.ledger = new LedgerBucket(this, "Ledger", { existingBucketName: ledgerName, kmsKeyArn: props.ledgerKmsKeyArn });
     this.listWork = new WorkQueue(this, "ListObjects", { consumerTimeout: listTimeout, maxReceiveCount: 5, description: "list work" });
     this.copyWork = new WorkQueue(this, "CopyObjects", { consumerTimeout: copyTimeout, maxReceiveCount: 5, description: "copy work" });
 
@@ -119,33 +125,65 @@ export class S3FanoutStack extends Stack {
       }),
     );
 
-    // List: read the source listing; continue and split on its own queue, emit copy work, park poison.
+    // List role, least privilege: each grant is what one code path of the list function calls.
+    // Ranges are listed with ListObjectsV2.
     this.sources.grantList(this.lister.role);
-    // HEAD for manifest rows that carry no size, and reading a manifest kept in a source bucket.
-    this.sources.grantReadObjects(this.lister.role);
-    // Sync jobs merge-join the destination's listing, and HEAD copies by parts to read the source ETag they record.
+    // HEAD of manifest rows without a size (GetObjectVersion: a row naming a version), and reading a
+    // manifest kept in a source bucket (Decrypt: such a manifest under SSE-KMS).
+    this.sources.grantObjectActions(this.lister.role, ["s3:GetObject", "s3:GetObjectVersion"]);
+    this.sources.grantKeyActions(this.lister.role, ["kms:Decrypt"]);
+    // Manifests kept in buckets of their own (S3 Inventory writes to one): read only.
+    this.manifests?.grantObjectActions(this.lister.role, ["s3:GetObject"]);
+    // Sync merge-joins the destination listing, and HEADs a copy by parts for the source ETag it records.
     this.destinations.grantList(this.lister.role);
-    this.destinations.grantHeadObjects(this.lister.role);
+    this.destinations.grantObjectActions(this.lister.role, ["s3:GetObject"]);
+    // Continuations and splits on its own queue, copy batches onward, parked listings and poison to its DLQ.
     this.listWork.queue.grantSendMessages(this.lister.role);
     this.listWork.deadLetterQueue.grantSendMessages(this.lister.role);
     this.copyWork.queue.grantSendMessages(this.lister.role);
     this.ledger.grantReadWrite(this.lister.role);
 
-    // Copy: read source objects (ListBucket too, so that a key gone since listing is a 404 NoSuchKey,
-    // not a 403), write destination objects (ListBucket there for sync), re-enqueue and park failures.
+    // Copy role. ListBucket on the sources so that a key gone since listing answers 404 NoSuchKey
+    // (reported vanished), not 403.
     this.sources.grantList(this.copier.role);
-    this.sources.grantReadObjects(this.copier.role);
-    this.destinations.grantList(this.copier.role);
-    this.destinations.grantWriteObjects(this.copier.role);
+    // CopyObject and UploadPartCopy read the source (GetObjectVersion for a named version); a copy by
+    // parts HEADs it and reads its tags (GetObjectVersionTagging for a named version).
+    this.sources.grantObjectActions(this.copier.role, [
+      "s3:GetObject",
+      "s3:GetObjectVersion",
+      "s3:GetObjectTagging",
+      "s3:GetObjectVersionTagging",
+    ]);
+    this.sources.grantKeyActions(this.copier.role, ["kms:Decrypt"]);
+    // CopyObject and the multipart calls write (PutObject), carry or replace tags (PutObjectTagging),
+    // apply --acl (PutObjectAcl), abort an upload that will not resume, and list the parts of one that will.
+    this.destinations.grantObjectActions(this.copier.role, [
+      "s3:PutObject",
+      "s3:PutObjectTagging",
+      "s3:PutObjectAcl",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]);
+    // SSE-KMS destination: a data key per object, and Decrypt to complete a multipart upload.
+    this.destinations.grantKeyActions(this.copier.role, ["kms:GenerateDataKey", "kms:Decrypt"]);
+    // Retries and resumed parts on its own queue; failed keys and poison to its DLQ.
     this.copyWork.queue.grantSendMessages(this.copier.role);
     this.copyWork.deadLetterQueue.grantSendMessages(this.copier.role);
     this.ledger.grantReadWrite(this.copier.role);
 
+    this.alarms = new PipelineAlarms(this, "Alarms", {
+      listFunction: this.lister.fn,
+      copyFunction: this.copier.fn,
+      listWork: this.listWork,
+      copyWork: this.copyWork,
+      email: props.alarmEmail,
+    });
     this.dashboard = new PipelineDashboard(this, "Dashboard", {
       listFunction: this.lister.fn,
       copyFunction: this.copier.fn,
       listWork: this.listWork,
       copyWork: this.copyWork,
+      alarms: this.alarms.alarms,
     });
 
     // Operator scripts read these names from `cdk deploy --outputs-file`: keep them.
@@ -160,6 +198,7 @@ export class S3FanoutStack extends Stack {
       DashboardName: this.dashboard.dashboardName,
       SourceBuckets: this.sources.bucketNames.join(","),
       DestinationBuckets: this.destinations.bucketNames.join(","),
+      ...(this.alarms.topic ? { AlarmTopicArn: this.alarms.topic.topicArn } : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

@@ -14,8 +14,10 @@ export interface WorkQueueProps {
   readonly visibilityTimeout?: Duration;
   /** Receives of one message before SQS moves it to the DLQ. @default 5 */
   readonly maxReceiveCount?: number;
-  /** Retention of the work queue and its DLQ. @default 14 days */
+  /** Retention of the work queue; shorter than the DLQ's. @default 7 days */
   readonly retentionPeriod?: Duration;
+  /** Retention of the DLQ, SQS's longest. @default 14 days */
+  readonly deadLetterRetentionPeriod?: Duration;
   /** What the queue carries, for the DLQ alarm's description. @default the construct id */
   readonly description?: string;
 }
@@ -32,7 +34,19 @@ export class WorkQueue extends Construct {
 
   constructor(scope: Construct, id: string, props: WorkQueueProps) {
     super(scope, id);
-    const retentionPeriod = props.retentionPeriod ?? Duration.days(14);
+    const retentionPeriod = props.retentionPeriod ?? Duration.days(7);
+    const deadLetterRetentionPeriod = props.deadLetterRetentionPeriod ?? Duration.days(14);
+    // SQS keeps a message's first enqueue time when it moves it to the DLQ: a message that waited its
+    // whole retention in the work queue must still have days left in the DLQ for a person to act.
+    if (
+      !Token.isUnresolved(retentionPeriod.toSeconds()) &&
+      !Token.isUnresolved(deadLetterRetentionPeriod.toSeconds()) &&
+      retentionPeriod.toSeconds() >= deadLetterRetentionPeriod.toSeconds()
+    ) {
+      throw new Error(
+        `WorkQueue ${id}: retentionPeriod (${retentionPeriod.toHumanString()}) must be shorter than deadLetterRetentionPeriod (${deadLetterRetentionPeriod.toHumanString()})`,
+      );
+    }
     const maxReceiveCount = props.maxReceiveCount ?? 5;
     const minimumVisibility = props.consumerTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR;
     const visibilityTimeout = props.visibilityTimeout ?? Duration.seconds(minimumVisibility);
@@ -48,7 +62,7 @@ export class WorkQueue extends Construct {
 
     // Work is transient: the queues go with the stack. The ledger, not the queues, is the record of a job.
     this.deadLetterQueue = new sqs.Queue(this, "Dlq", {
-      retentionPeriod,
+      retentionPeriod: deadLetterRetentionPeriod,
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       removalPolicy: RemovalPolicy.DESTROY,
