@@ -198,6 +198,7 @@ export class S3FanoutStack extends Stack {
       DashboardName: this.dashboard.dashboardName,
       SourceBuckets: this.sources.bucketNames.join(","),
       DestinationBuckets: this.destinations.bucketNames.join(","),
+      ...(this.manifests ? { ManifestBuckets: this.manifests.bucketNames.join(",") } : {}),
       ...(this.alarms.topic ? { AlarmTopicArn: this.alarms.topic.topicArn } : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });

@@ -22,6 +22,7 @@ const Outputs = v.object({
   LedgerBucket: v.pipe(v.string(), v.minLength(1)),
   SourceBuckets: v.optional(v.string(), ""),
   DestinationBuckets: v.optional(v.string(), ""),
+  ManifestBuckets: v.optional(v.string(), ""),
 });
 
 export interface Deployment {
@@ -36,6 +37,8 @@ export interface Deployment {
   /** Buckets the stack may read; empty means any (the local stack). */
   readonly sourceBuckets: readonly string[];
   readonly destinationBuckets: readonly string[];
+  /** Buckets other than the sources whose manifests the list function may read (-c manifestBucket). */
+  readonly manifestBuckets?: readonly string[];
 }
 
 export class DeploymentError extends S3FanoutError {}
@@ -75,6 +78,7 @@ function fromOutputMap(stackName: string, outputs: unknown): Deployment {
     ledgerBucket: o.LedgerBucket,
     sourceBuckets: names(o.SourceBuckets),
     destinationBuckets: names(o.DestinationBuckets),
+    manifestBuckets: names(o.ManifestBuckets),
   };
 }
 

@@ -141,6 +141,13 @@ export async function kickoff(
       `stack ${deployment.stackName} may not write "${destination.bucket}" (it may write: ${deployment.destinationBuckets.join(", ")}); redeploy with -c destinationBucket=...`,
     );
   }
+  const readable = [...deployment.sourceBuckets, ...(deployment.manifestBuckets ?? [])];
+  if (manifest !== undefined && deployment.sourceBuckets.length > 0 && !readable.includes(manifest.bucket)) {
+    // The list function reads the manifest, not this command: without the grant every chunk is parked AccessDenied.
+    throw new PreflightError(
+      `stack ${deployment.stackName} may not read the manifest bucket "${manifest.bucket}" (it may read: ${readable.join(", ")}); redeploy with -c manifestBucket=${manifest.bucket}`,
+    );
+  }
   await preflight(c.s3, source, destination);
   await checkBucket(c.s3, deployment.ledgerBucket, "ledger");
   if (await c.ledger.readSpec(jobId)) throw new PreflightError(`job "${jobId}" already exists in the ledger`);

@@ -247,6 +247,30 @@ describe("operator commands against the local stack on the emulator", () => {
       assert.deepEqual(await ledgerKeys(t), ledgerBefore);
     });
 
+    it("refuses a manifest in a bucket the stack may not read (no -c manifestBucket) with one line and exit 3", async () => {
+      // Prepare
+      const { source, destination } = await seeded(["a"]);
+      const outputs = t.stack.outputs();
+      const name = t.stack.deployment.stackName;
+      const restricted = join(dir, "manifest-outputs.json");
+      const stack = { ...outputs[name], SourceBuckets: source, DestinationBuckets: destination };
+      writeFileSync(restricted, JSON.stringify({ [name]: stack }));
+      const granted = join(dir, "manifest-granted-outputs.json");
+      writeFileSync(granted, JSON.stringify({ [name]: { ...stack, ManifestBuckets: "inventory-bucket" } }));
+      const ledgerBefore = await ledgerKeys(t);
+      const args = ["--source", `s3://${source}/`, "--dest", `s3://${destination}/`, "--manifest", "s3://inventory-bucket/m/manifest.json"];
+
+      // Act
+      const refused = await run("kickoff", [...args, "--outputs", restricted]);
+      const allowed = await run("kickoff", [...args, "--outputs", granted]);
+
+      // Assess: refused before anything is written; with the grant it gets past this check (to the missing bucket).
+      assert.equal(refused.code, 3, refused.stderr);
+      assertOneLineError(refused, /may not read the manifest bucket "inventory-bucket" .*redeploy with -c manifestBucket=inventory-bucket/);
+      assert.doesNotMatch(allowed.stderr, /may not read the manifest bucket/);
+      assert.deepEqual(await ledgerKeys(t), ledgerBefore);
+    });
+
     it("refuses a malformed URL and a missing --dest with one line and exit 2", async () => {
       // Act
       const [malformed, missing] = await Promise.all([

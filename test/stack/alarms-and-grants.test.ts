@@ -167,6 +167,9 @@ describe("manifest buckets", () => {
     };
     assert.deepEqual(added("lister"), ["s3:GetObject on arn:aws:s3:::inventory-a/*", "s3:GetObject on arn:aws:s3:::inventory-b/*"]);
     assert.deepEqual(added("copier"), []);
+    // kickoff reads this output to refuse a manifest the list function could not read.
+    assert.equal(full.outputs.ManifestBuckets?.Value, "inventory-a,inventory-b");
+    assert.equal(plain.outputs.ManifestBuckets, undefined);
   });
 
   test("a manifest bucket name that is not a plain bucket name fails with one line", () => {
