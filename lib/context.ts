@@ -8,6 +8,32 @@ import type { S3FanoutStackProps } from "./s3-fanout-stack.ts";
 
 type ContextProps = Omit<S3FanoutStackProps, keyof StackProps>;
 
+/**
+ * Every context key the app reads: those of stackPropsFromContext, and stackName (lib/app.ts).
+ * `npm run configure` keeps them in cdk.context.json; a test checks this list against what is read.
+ */
+export const CONTEXT_KEYS = [
+  "sourceBucket",
+  "destinationBucket",
+  "sourceKmsKeyArn",
+  "destinationKmsKeyArn",
+  "ledgerBucket",
+  "listMaxConcurrency",
+  "copyMaxConcurrency",
+  "copyConcurrency",
+  "manifestBucket",
+  "ledgerKmsKeyArn",
+  "alarmEmail",
+  "stackName",
+] as const;
+
+export type ContextKey = (typeof CONTEXT_KEYS)[number];
+
+/** Whether the context holds any s3-fanout setting; with none (a fresh clone) the app defines no stack. */
+export function hasDeploymentContext(scope: Construct): boolean {
+  return CONTEXT_KEYS.some((key) => scope.node.tryGetContext(key) !== undefined);
+}
+
 /** A comma-separated list (or a JSON array in cdk.json); [] when absent. */
 function list(scope: Construct, name: string): string[] {
   const value: unknown = scope.node.tryGetContext(name);
