@@ -10,6 +10,7 @@ import { createS3Client } from "../lambdas/aws/clients.ts";
 import { parseSize } from "../lambdas/core/copyPlan.ts";
 import { UsageError } from "../lambdas/core/errors.ts";
 import { throughputSvg } from "./bench/chart.ts";
+import { type FunctionColdStart, measureColdStarts } from "./bench/coldStart.ts";
 import { processCpuSeconds } from "./bench/cpu.ts";
 import { countObjects, seedBucket } from "./bench/dataset.ts";
 import { type PhaseName, type PhaseResult, type PhaseSettings, runPhaseInChild } from "./bench/phase.ts";
@@ -25,6 +26,9 @@ the same concurrency, no queues) and the baseline (the original design: one
 listing per printable-ASCII prefix, 100-key messages, keys copied one at a
 time), then a sync of the unchanged bucket and a sweep of copy concurrency.
 Each phase runs in a process of its own; its requests are counted by operation.
+First, the cold start of each bundled function: the app synthesized, each
+bundle loaded from cdk.out in a fresh process with the template's environment
+(as Lambda loads it) and invoked once with a real message of its queue.
   --objects N             objects in the source bucket (default 10000)
   --size SIZE             bytes per object, e.g. 1KiB, 512 (default 1KiB)
   --list-concurrency N    list invocations (default 4)
@@ -45,6 +49,10 @@ Each phase runs in a process of its own; its requests are counted by operation.
   --skip-baseline         do not run the baseline
   --skip-sync             do not run the sync of the unchanged bucket
   --skip-sweep            no sweep, no chart
+  --cold-start-only       only the cold starts of the bundles (no seeding, no phases)
+  --skip-cold-start       no cold starts (no synth)
+  --cold-start-runs N     fresh environments per bundle, the median judged (default 5)
+  --cdk-out DIR           measure the bundles of this cloud assembly (cdk synth -o DIR) instead of synthesizing
   --check                 exit 1 when a target is missed
   --json                  last stdout line is one JSON object with every figure`;
 
@@ -69,6 +77,10 @@ interface Options {
   readonly sync: boolean;
   readonly check: boolean;
   readonly json: boolean;
+  /** Cold starts: "only" skips everything else. */
+  readonly coldStart: "yes" | "no" | "only";
+  readonly coldStartRuns: number;
+  readonly cdkOut: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options | undefined {
@@ -89,11 +101,18 @@ function parseOptions(argv: string[]): Options | undefined {
     "skip-baseline": { type: "boolean", default: false },
     "skip-sync": { type: "boolean", default: false },
     "skip-sweep": { type: "boolean", default: false },
+    "cold-start-only": { type: "boolean", default: false },
+    "skip-cold-start": { type: "boolean", default: false },
+    "cold-start-runs": { type: "string" },
+    "cdk-out": { type: "string" },
     check: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   });
   if (args.help) return undefined;
+  if (args["cold-start-only"] && args["skip-cold-start"])
+    throw new UsageError("--cold-start-only and --skip-cold-start contradict each other");
+  if (args["cdk-out"] === "") throw new UsageError("--cdk-out needs a directory");
   const objects = positiveInt(args.objects, "objects", 10_000);
   const size = args.size === undefined ? 1024 : parseSize(args.size, "--size");
   if (size > 5 * 1024 ** 2) throw new UsageError(`--size must be at most 5MiB (objects are seeded in memory), got "${args.size}"`);
@@ -118,6 +137,9 @@ function parseOptions(argv: string[]): Options | undefined {
     sync: !args["skip-sync"],
     check: args.check,
     json: args.json,
+    coldStart: args["cold-start-only"] ? "only" : args["skip-cold-start"] ? "no" : "yes",
+    coldStartRuns: positiveInt(args["cold-start-runs"], "cold-start-runs", 5),
+    cdkOut: args["cdk-out"],
   };
 }
 
@@ -256,6 +278,18 @@ async function main(): Promise<number> {
   let n = 0;
   const bucket = (what: string) => `bench-${what}-${process.pid}-${++n}`;
   try {
+    // First, on a quiet emulator: a cold start is judged in milliseconds.
+    const coldStarts =
+      options.coldStart === "no"
+        ? undefined
+        : await measureColdStarts({ endpoint: emulator.endpoint, cdkOut: options.cdkOut, runs: options.coldStartRuns, progress });
+    const coldStartTarget = coldStartTargetOf(coldStarts);
+    if (options.coldStart === "only") {
+      reportColdStarts(coldStarts ?? {}, coldStartTarget, options.coldStartRuns);
+      if (options.json)
+        process.stdout.write(`${JSON.stringify({ ...coldStartJson(coldStarts), targets: { coldStart: coldStartTarget } })}\n`);
+      return options.check && coldStartTarget.met === false ? EXIT.failed : EXIT.ok;
+    }
     const source = bucket("src");
     const seedStarted = performance.now();
     progress(`bench: seeding ${objects} objects of ${options.size} bytes into ${source}`);
@@ -426,6 +460,7 @@ async function main(): Promise<number> {
         0.003,
       ),
       memoryRatio: target(`pipeline peak RSS at ${options.memoryObjects ?? "10x"} objects / at ${objects}`, memory?.ratio, "max", 1.25),
+      coldStart: coldStartTarget,
     };
 
     report({
@@ -439,6 +474,7 @@ async function main(): Promise<number> {
       memory,
       targets,
     });
+    if (coldStarts) reportColdStarts(coldStarts, undefined, options.coldStartRuns);
     const complete = runs.every((r) => r.figures.complete);
     if (options.json) {
       process.stdout.write(
@@ -465,6 +501,7 @@ async function main(): Promise<number> {
           sweep,
           chart: options.sweep.length > 0 ? options.chart : null,
           memory: memory ?? null,
+          ...coldStartJson(coldStarts),
           targets,
         })}\n`,
       );
@@ -476,6 +513,41 @@ async function main(): Promise<number> {
     admin.destroy();
     await emulator.stop();
   }
+}
+
+/** The target on cold starts: the slowest bundle's median, import + first invocation. */
+function coldStartTargetOf(coldStarts: Record<string, FunctionColdStart> | undefined): Target {
+  const slowest = coldStarts === undefined ? undefined : Math.max(...Object.values(coldStarts).map((c) => c.coldStartMs));
+  return target("cold start of the slowest bundle, import + first invocation, median ms", slowest, "max", COLD_START_LIMIT_MS);
+}
+
+/** A Lambda function's cold start on this machine: module load + first invocation. */
+const COLD_START_LIMIT_MS = 300;
+
+/** `coldStartMs` (median ms by function) and `coldStart` (every sample, bundle sizes) for the JSON line. */
+function coldStartJson(coldStarts: Record<string, FunctionColdStart> | undefined) {
+  if (coldStarts === undefined) return { coldStartMs: null, coldStart: null };
+  return {
+    coldStartMs: Object.fromEntries(Object.entries(coldStarts).map(([name, c]) => [name, c.coldStartMs])),
+    coldStart: coldStarts,
+  };
+}
+
+/** Cold starts in the human report; with `verdict`, the target's line too (the full report prints every target itself). */
+function reportColdStarts(coldStarts: Record<string, FunctionColdStart>, verdict: Target | undefined, runs: number): void {
+  const out = [`cold start (module load + first invocation, median of ${runs} fresh environments; CPU time beside it):`];
+  for (const [name, c] of Object.entries(coldStarts)) {
+    out.push(
+      `  ${name.padEnd(6)} ${String(c.coldStartMs).padStart(6)} ms (import ${c.importMs} + first invocation ${c.firstInvocationMs}; CPU ${c.coldStartCpuMs} ms)  ` +
+        `bundle ${round(c.bundleBytes / 1024, 0)} KiB, source map ${c.sourceMapBytes === null ? "none" : `${round(c.sourceMapBytes / 1024, 0)} KiB`}, ` +
+        `${c.runtime}, NODE_OPTIONS ${c.nodeOptions ?? "none"}`,
+    );
+  }
+  if (verdict)
+    out.push(
+      `target: ${verdict.name} ${verdict.value ?? "-"} <= ${verdict.limit}: ${verdict.met === null ? "not measured" : verdict.met ? "met" : "MISSED"}`,
+    );
+  process.stdout.write(`${out.join("\n")}\n`);
 }
 
 interface Report {
