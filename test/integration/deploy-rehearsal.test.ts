@@ -179,13 +179,15 @@ describe("deployment rehearsal: the synthesized stack's bundles, loaded and driv
       const size = Object.entries(fn.environment).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
       assert.ok(size <= 4096, `${id}: environment of ${size} bytes`);
       for (const [name, value] of Object.entries(raw)) {
-        if (typeof value === "object" && value !== null && JSON.stringify(value).match(/"(Ref|Fn::GetAtt)"/)) {
-          const resolved = fn.environment[name] ?? "";
-          const target = JSON.stringify(value).match(/"(?:Ref|Fn::GetAtt)":\[?"([^"]+)"/)?.[1] ?? "";
-          const type = stack.template.Resources[target]?.Type;
-          if (type === "AWS::SQS::Queue" || type === "AWS::S3::Bucket") assert.ok(emulated.has(resolved), `${id} ${name}=${resolved}`);
-        } else {
+        if (typeof value !== "object" || value === null) {
           assert.equal(fn.environment[name], String(value), `${id} ${name}`);
+          continue;
+        }
+        // A Ref or Fn::GetAtt of a queue or bucket names the emulator's.
+        const target = /"(?:Ref|Fn::GetAtt)":\[?"([^"]+)"/.exec(JSON.stringify(value))?.[1] ?? "";
+        const type = stack.template.Resources[target]?.Type;
+        if (type === "AWS::SQS::Queue" || type === "AWS::S3::Bucket") {
+          assert.ok(emulated.has(fn.environment[name] ?? ""), `${id} ${name}=${fn.environment[name]}`);
         }
       }
     }
@@ -398,6 +400,8 @@ describe("deployment rehearsal: the synthesized stack's bundles, loaded and driv
 
       // Assess
       assert.ok(parked, "moved to the DLQ as it was sent");
+      // The last delivery's invocation may still be finishing when SQS moves the record on the next receive.
+      await waitFor("the invocations to finish", async () => (copy.inFlight === 0 ? true : undefined), 30_000, 100);
       const deliveries = copy.invocations.filter((i) => i.messageIds.includes(sent.MessageId ?? ""));
       assert.equal(deliveries.length, Number(redrive.maxReceiveCount), "invoked once per receive, maxReceiveCount times");
       for (const d of deliveries) {

@@ -51,12 +51,18 @@ export class SqsEventSourceMapping {
   private readonly abort = new AbortController();
   private workers: Promise<void>[] = [];
   private readonly errors: unknown[] = [];
+  private running = 0;
 
   constructor(
     readonly spec: SqsEventSourceSpec,
     readonly fn: FunctionSpec,
     private readonly options: EventSourceMappingOptions,
   ) {}
+
+  /** Invocations in progress (their records not yet deleted or left). */
+  get inFlight(): number {
+    return this.running;
+  }
 
   get concurrency(): number {
     return Math.max(1, Math.min(this.options.localConcurrency, this.spec.maximumConcurrency ?? Number.POSITIVE_INFINITY));
@@ -98,7 +104,12 @@ export class SqsEventSourceMapping {
         this.environments.push(environment);
         coldStart = true;
       }
-      await this.invoke(environment, messages, coldStart);
+      this.running++;
+      try {
+        await this.invoke(environment, messages, coldStart);
+      } finally {
+        this.running--;
+      }
     }
   }
 
