@@ -7,9 +7,14 @@
  * asset in cdk.out as Lambda loads it (its Handler, a fresh directory with no
  * package.json above it, the template's environment with Refs resolved to
  * the emulator's queues and buckets, plus what Lambda sets) and driven by
- * SQS events with the event source mapping's batch sizes. A job started by
- * the operator's own kickoff copies awkward keys and an object by parts into
- * a destination that refuses one key; status, report and verify judge it.
+ * SQS events with the event source mapping's batch sizes, deleting only what
+ * succeeded. A job started by the operator's own kickoff copies awkward keys
+ * and an object by parts into a destination that refuses one key; status,
+ * report and verify judge it, and the copy DLQ, the function's log lines and
+ * its EMF metrics (against the template's alarms) show the failure. A record
+ * the function reports failed is left to SQS: redelivered, then redriven to
+ * the DLQ after maxReceiveCount. Timings are never asserted here; `npm run
+ * bench` judges the bundles' cold starts.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
