@@ -44,6 +44,11 @@ export interface FunctionSettings {
   readonly headConcurrency?: number;
   /** The S3 client manifests are read with when the deps bring no reader (the local stack's own). */
   readonly s3?: S3Client;
+  /**
+   * The work queues' visibility timeout, in seconds; a heartbeat renews it
+   * while an invocation runs. @default LOCAL_VISIBILITY_TIMEOUT_SECONDS
+   */
+  readonly visibilityTimeoutSeconds?: number;
 }
 
 /**
@@ -70,9 +75,22 @@ export function pipelineConfig(queues: JobQueues, s: FunctionSettings): Pipeline
   };
 }
 
-/** SQS visibility timeout for these functions: 6 x the longer timeout, as the stack sets it. */
+/**
+ * The local work queues' visibility timeout. Lambda's event source never
+ * renews a batch's visibility, so on AWS it is 6 x the function timeout
+ * (lib/work-queue.ts), and a message whose consumer vanished waits that long.
+ * The local runner renews it while an invocation runs, every third of it (a
+ * heartbeat), so it can be short: a message whose receive answer was lost, or
+ * whose invocation died, comes back after 30 s, while an invocation of any
+ * length keeps its messages. Its failed records come back after 30 s too.
+ * Each such return counts a receive: maxReceiveCount 5 still takes five in a
+ * row before a message goes to its DLQ.
+ */
+export const LOCAL_VISIBILITY_TIMEOUT_SECONDS = 30;
+
+/** The work queues' visibility timeout for these functions. */
 export function visibilityTimeoutSeconds(s: FunctionSettings): number {
-  return Math.ceil((6 * Math.max(s.listTimeoutMs ?? 60_000, s.copyTimeoutMs ?? 60_000)) / 1000);
+  return s.visibilityTimeoutSeconds ?? LOCAL_VISIBILITY_TIMEOUT_SECONDS;
 }
 
 export interface RunningFunctions {
@@ -93,6 +111,8 @@ export function startFunctions(
     manifests: deps.manifests ?? (s.s3 === undefined ? undefined : new S3ManifestSource(s.s3)),
     headConcurrency: deps.headConcurrency ?? s.headConcurrency,
   };
+  // Both runners renew their batches' visibility while they work: the queues' timeout can stay short.
+  const heartbeat = { visibilityTimeoutSeconds: visibilityTimeoutSeconds(s) };
   const runners = [
     new EventSourceRunner({
       sqs,
@@ -104,6 +124,7 @@ export function startFunctions(
       concurrency: s.listConcurrency ?? 4,
       timeoutMs: s.listTimeoutMs ?? 60_000,
       waitTimeSeconds: POLL_WAIT_SECONDS,
+      heartbeat,
       onError,
     }),
     new EventSourceRunner({
@@ -118,6 +139,7 @@ export function startFunctions(
       concurrency: s.copyInvocations ?? 4,
       timeoutMs: s.copyTimeoutMs ?? 60_000,
       waitTimeSeconds: POLL_WAIT_SECONDS,
+      heartbeat,
       onError,
     }),
   ];

@@ -41,8 +41,7 @@ export interface LocalJobOptions extends FunctionSettings {
   readonly jobOptions?: JobOptions;
   /** Take the keys from this manifest (Batch Operations CSV or inventory manifest.json) instead of listing the source. */
   readonly manifest?: ManifestRequest | undefined;
-  /** SQS visibility timeout. @default 6 x the longer function timeout */
-  readonly visibilityTimeoutSeconds?: number;
+  /** Receives before SQS moves a message to its DLQ; a receive whose answer was lost counts too. @default 5 */
   readonly maxReceiveCount?: number;
   readonly logLevel?: LogLevel;
   /** Called about every pollMs with the ledger's view. */
@@ -141,7 +140,7 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   const seeds = planned.value;
 
   const queues = await createPipelineQueues(sqs, `s3-fanout-${jobId}`, {
-    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? visibilityTimeoutSeconds(options),
+    visibilityTimeoutSeconds: visibilityTimeoutSeconds(options),
     maxReceiveCount: options.maxReceiveCount ?? 5,
   });
   const config = pipelineConfig(queues, options);

@@ -2,9 +2,17 @@
  * A local stand-in for Lambda's SQS event source mapping: long-polls a queue,
  * hands batches to a handler with a Lambda-like context and deadline, and
  * deletes only the messages the handler did not report as failed. Visibility
- * timeouts and DLQ redrive are left to the SQS server, as on AWS.
+ * timeouts and DLQ redrive are left to the SQS server, as on AWS. Unlike
+ * Lambda's, it can keep a batch invisible while its invocation runs (a
+ * heartbeat), so that the queue's visibility timeout can be short.
  */
-import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
 import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
 import type { SqsBatchHandler } from "../../lambdas/sqsBatch.ts";
 
@@ -29,7 +37,22 @@ export interface EventSourceOptions {
   readonly timeoutMs: number;
   /** Long-poll wait. @default 1 */
   readonly waitTimeSeconds?: number;
+  /**
+   * Keeps each batch invisible while its invocation runs, however long: the
+   * queue's visibility timeout can then be short, and a message whose
+   * consumer vanished (a receive whose answer was lost after SQS acted, a
+   * crash) comes back after that short timeout. Without it, the queue's
+   * visibility timeout alone holds a batch, as on Lambda.
+   */
+  readonly heartbeat?: HeartbeatOptions;
   readonly onError?: (where: string, err: unknown) => void;
+}
+
+export interface HeartbeatOptions {
+  /** Each beat makes the batch invisible this long again: the queue's visibility timeout, whole seconds. */
+  readonly visibilityTimeoutSeconds: number;
+  /** Between beats. @default a third of the visibility timeout: a beat can fail and the next still lands in time */
+  readonly intervalMs?: number;
 }
 
 export interface RunnerStats {
@@ -38,6 +61,9 @@ export interface RunnerStats {
   failedMessages: number;
   timeouts: number;
   errors: number;
+  /** ChangeMessageVisibilityBatch requests made by heartbeats, and those that failed (left to the next beat). */
+  heartbeats: number;
+  heartbeatFailures: number;
 }
 
 export class InvocationTimeoutError extends Error {
@@ -48,12 +74,23 @@ export class InvocationTimeoutError extends Error {
 }
 
 export class EventSourceRunner {
-  readonly stats: RunnerStats = { invocations: 0, messages: 0, failedMessages: 0, timeouts: 0, errors: 0 };
+  readonly stats: RunnerStats = {
+    invocations: 0,
+    messages: 0,
+    failedMessages: 0,
+    timeouts: 0,
+    errors: 0,
+    heartbeats: 0,
+    heartbeatFailures: 0,
+  };
   private readonly abort = new AbortController();
   private workers: Promise<void>[] = [];
 
   constructor(private readonly options: EventSourceOptions) {
     if (options.batchSize < 1 || options.batchSize > 10) throw new RangeError("batchSize must be 1-10");
+    const visibility = options.heartbeat?.visibilityTimeoutSeconds;
+    if (visibility !== undefined && !(Number.isInteger(visibility) && visibility >= 1 && visibility <= 43_200))
+      throw new RangeError("heartbeat visibilityTimeoutSeconds must be a whole number of seconds, 1-43200");
   }
 
   start(): void {
@@ -101,6 +138,7 @@ export class EventSourceRunner {
     const event: SQSEvent = { Records: messages.map((m) => this.toRecord(m)) };
     this.stats.invocations++;
     this.stats.messages += messages.length;
+    const stopHeartbeat = this.heartbeat(messages);
     let failed: Set<string>;
     try {
       const response = await withDeadline(handler(event, this.context(worker, deadline)), deadline, timeoutMs);
@@ -110,10 +148,62 @@ export class EventSourceRunner {
       if (err instanceof InvocationTimeoutError) this.stats.timeouts++;
       this.options.onError?.("invoke", err);
       failed = new Set(messages.map((m) => m.MessageId ?? ""));
+    } finally {
+      // The invocation is over (returned, threw or timed out): its failed messages come back after the visibility timeout.
+      await stopHeartbeat();
     }
     this.stats.failedMessages += failed.size;
     const done = messages.filter((m) => !failed.has(m.MessageId ?? ""));
     if (done.length > 0) await this.delete(done);
+  }
+
+  /**
+   * Beats until the returned function is called, which resolves once no beat
+   * is in flight. A failed beat (a fault, an entry SQS refused) is only
+   * counted: the next one tries again.
+   */
+  private heartbeat(messages: Message[]): () => Promise<void> {
+    const beat = this.options.heartbeat;
+    if (beat === undefined) return async () => undefined;
+    const intervalMs = beat.intervalMs ?? (beat.visibilityTimeoutSeconds * 1000) / 3;
+    const entries = messages.map((m, i) => ({
+      Id: String(i),
+      ReceiptHandle: m.ReceiptHandle ?? "",
+      VisibilityTimeout: beat.visibilityTimeoutSeconds,
+    }));
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    let inFlight: Promise<void> = Promise.resolve();
+    const next = () => {
+      timer = setTimeout(() => {
+        inFlight = this.beat(entries).then(() => {
+          if (!stopped) next();
+        });
+      }, intervalMs);
+    };
+    next();
+    return async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await inFlight;
+    };
+  }
+
+  private async beat(entries: { Id: string; ReceiptHandle: string; VisibilityTimeout: number }[]): Promise<void> {
+    this.stats.heartbeats++;
+    try {
+      const out = await this.options.sqs.send(
+        new ChangeMessageVisibilityBatchCommand({ QueueUrl: this.options.queueUrl, Entries: entries }),
+      );
+      const refused = out.Failed ?? [];
+      if (refused.length > 0) {
+        this.stats.heartbeatFailures++;
+        this.options.onError?.("heartbeat", new Error(`visibility not extended: ${refused.map((f) => f.Code).join(", ")}`));
+      }
+    } catch (err) {
+      this.stats.heartbeatFailures++;
+      this.options.onError?.("heartbeat", err);
+    }
   }
 
   private async delete(messages: Message[]): Promise<void> {

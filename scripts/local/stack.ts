@@ -1,5 +1,6 @@
 /**
- * The stack, locally: the same queues (with DLQs and redrive), a ledger
+ * The stack, locally: the same queues (with DLQs and redrive; a short
+ * visibility timeout that a heartbeat renews, see functions.ts), a ledger
  * bucket and the two functions, on any S3/SQS endpoint. Its outputs have the
  * shape `cdk deploy --outputs-file` writes, so the operator commands work
  * against it exactly as against AWS.
@@ -26,8 +27,8 @@ export interface LocalStackOptions extends FunctionSettings {
   /** Buckets the outputs name as readable/writable; empty means any. */
   readonly sourceBuckets?: readonly string[];
   readonly destinationBuckets?: readonly string[];
+  /** Receives before SQS moves a message to its DLQ, as on the stack; a receive whose answer was lost counts too. @default 5 */
   readonly maxReceiveCount?: number;
-  readonly visibilityTimeoutSeconds?: number;
   /** How long a "not halted" answer is reused. @default HALT_CHECK_TTL_MS */
   readonly haltTtlMs?: number;
   readonly logLevel?: LogLevel;
@@ -46,7 +47,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const stackName = options.stackName ?? "S3FanoutLocal";
   const { s3, sqs } = options;
   const queues = await createPipelineQueues(sqs, stackName, {
-    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? visibilityTimeoutSeconds(options),
+    visibilityTimeoutSeconds: visibilityTimeoutSeconds(options),
     maxReceiveCount: options.maxReceiveCount ?? 5,
   });
   const ledgerBucket = `${stackName.toLowerCase()}-ledger`;

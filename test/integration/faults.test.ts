@@ -4,6 +4,7 @@
  * ledger must account for every key exactly once.
  */
 import assert from "node:assert/strict";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSEvent } from "aws-lambda";
@@ -28,6 +29,7 @@ import { createPipelineQueues, deleteQueues } from "../../scripts/local/queues.t
 import { EventSourceRunner } from "../../scripts/local/runner.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
 import { seededRandom, startFaultProxy } from "../support/faultProxy.ts";
+import { listen, readBody, replyWith, upstreamTo } from "../support/forward.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -55,6 +57,33 @@ function faulty(
     }
     return response;
   }) as SqsBatchHandler;
+}
+
+/**
+ * Loses the answers to the first `perQueue` receives of each work queue that
+ * handed out messages: SQS acted (the messages are in flight), then the
+ * connection is reset, so no consumer knows of them.
+ */
+async function startLostReceiveProxy(target: string, perQueue: number) {
+  const upstream = upstreamTo(target);
+  const lost = { list: 0, copy: 0, messages: 0 };
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const body = await readBody(req);
+    const answer = await upstream.send(req, body);
+    if (req.headers["x-amz-target"] === "AmazonSQS.ReceiveMessage") {
+      const queue = (JSON.parse(body.toString()) as { QueueUrl: string }).QueueUrl.endsWith("-list") ? "list" : "copy";
+      const messages = (JSON.parse(answer.body.toString()) as { Messages?: unknown[] }).Messages ?? [];
+      if (messages.length > 0 && lost[queue] < perQueue) {
+        lost[queue]++;
+        lost.messages += messages.length;
+        req.socket.destroy();
+        return;
+      }
+    }
+    replyWith(res, answer);
+  };
+  const proxy = await listen((req, res) => void handle(req, res).catch(() => req.socket.destroy()), upstream);
+  return { endpoint: proxy.endpoint, lost, close: proxy.close };
 }
 
 /** Slows listing pages so that short list deadlines fall in the middle of a page. */
@@ -131,6 +160,35 @@ describe("faults", () => {
       );
       await assertIdentical(source, destination, keys.length);
       // Per key: the S3 ledger names every key copied exactly once, duplicates and retries notwithstanding.
+      const records = await new S3Ledger(emulator.s3, result.ledger.bucket).readRecords(result.jobId);
+      const copied = account(records.portions, records.outcomes, { keys: true }).copiedKeys ?? [];
+      assert.deepEqual(sortKeys(copied), sortKeys(keys));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("finishes a job whose receive answers were lost after SQS acted, every key copied once, with the default visibility", async () => {
+    // Prepare: the first two receives of each queue that hand out messages never reach their poller.
+    const { source, destination, keys } = await seeded(1_000);
+    const proxy = await startLostReceiveProxy(emulator.endpoint, 2);
+    try {
+      // Act: the local runtime's defaults (visibility, heartbeat, maxReceiveCount), through the proxy.
+      const result = await runLocalJob({
+        source: { bucket: source, prefix: "" },
+        destination: { bucket: destination, prefix: "" },
+        endpoint: proxy.endpoint,
+        logLevel: "SILENT",
+      });
+
+      // Assess: the held messages came back, none went to a DLQ, and the ledger names every key copied once.
+      assert.deepEqual({ list: proxy.lost.list, copy: proxy.lost.copy }, { list: 2, copy: 2 });
+      assert.equal(result.complete, true);
+      assert.deepEqual(
+        { listed: result.listed, copied: result.copied, failed: result.failed, vanished: result.vanished, dlq: result.dlq },
+        { listed: keys.length, copied: keys.length, failed: 0, vanished: 0, dlq: { list: 0, copy: 0 } },
+      );
+      await assertIdentical(source, destination, keys.length);
       const records = await new S3Ledger(emulator.s3, result.ledger.bucket).readRecords(result.jobId);
       const copied = account(records.portions, records.outcomes, { keys: true }).copiedKeys ?? [];
       assert.deepEqual(sortKeys(copied), sortKeys(keys));
