@@ -11,8 +11,8 @@ import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { MalformedMessageError } from "./core/errors.ts";
 import { poisonBody } from "./core/messages.ts";
-import type { MessageSink, QueueName } from "./core/ports.ts";
-import { errorInfo } from "./core/retry.ts";
+import type { MessageSink, QueueName, Redelivery } from "./core/ports.ts";
+import { errorInfo, recordRetrySeconds } from "./core/retry.ts";
 import { FailureTally, PipelineMetric } from "./telemetry.ts";
 
 export type SqsBatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
@@ -31,7 +31,11 @@ export interface RecordHandlerOptions<T> {
   /** Names a task's work (job, batch, range) in the log line of a failed record. */
   readonly describe: (task: T) => Record<string, unknown>;
   readonly sink: MessageSink;
+  /** The queue the records came from, for redelivery. */
+  readonly queue: QueueName;
   readonly dlq: QueueName;
+  /** Brings failed records back after recordRetrySeconds; without it they wait out the visibility timeout. */
+  readonly redelivery?: Redelivery | undefined;
   readonly logger: Logger;
   readonly metrics?: Metrics | undefined;
 }
@@ -74,12 +78,43 @@ export function sqsBatchHandler<T>(options: RecordHandlerOptions<T>): SqsBatchHa
     };
     try {
       // A processor per invocation: the local runtime runs invocations concurrently in one process.
-      return await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
+      const response = await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
         context,
         throwOnFullBatchFailure: false,
       });
+      await redeliverSoon(options, event, response, logger);
+      return response;
     } finally {
       invocation.failures.publish(metrics);
     }
   };
+}
+
+/**
+ * Failed records come back after a backoff by receive count (1, 4, 15, 15 min), not at the end of the
+ * visibility timeout (6 x the function timeout). Best effort: if SQS refuses, they wait that out.
+ */
+async function redeliverSoon<T>(
+  options: RecordHandlerOptions<T>,
+  event: SQSEvent,
+  response: SQSBatchResponse,
+  logger: Logger,
+): Promise<void> {
+  const { redelivery } = options;
+  if (redelivery === undefined || response.batchItemFailures.length === 0) return;
+  const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+  const messages = event.Records.filter((r) => failed.has(r.messageId)).map((r) => ({
+    receiptHandle: r.receiptHandle,
+    seconds: recordRetrySeconds(Number(r.attributes.ApproximateReceiveCount)),
+  }));
+  try {
+    await redelivery.retryAfter(options.queue, messages);
+  } catch (err) {
+    const info = errorInfo(err);
+    logger.warn("failed records wait out the visibility timeout", {
+      records: messages.length,
+      errorCode: info.code,
+      errorMessage: info.message,
+    });
+  }
 }

@@ -32,12 +32,14 @@ export function lambdaDeps() {
     (region) => client(region, undefined),
     (region) => client(region, 1),
   );
+  const sink = new SqsMessageSink(sqs, config.queues);
   return {
     config,
     store,
     multipart: store,
     manifests: new S3ManifestSource(s3),
-    sink: new SqsMessageSink(sqs, config.queues),
+    sink,
+    redelivery: sink,
     ledger,
     halt: new CachedHaltSignal((jobId) => ledger.isHaltMarked(jobId)),
     logger: new Logger({ serviceName: "s3-fanout" }),

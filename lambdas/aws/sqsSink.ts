@@ -1,8 +1,8 @@
 /** MessageSink over SQS SendMessageBatch, retrying entries SQS did not take. */
-import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { ChangeMessageVisibilityBatchCommand, SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { packSendRequests } from "../core/batching.ts";
 import { S3FanoutError } from "../core/errors.ts";
-import type { MessageSink, OutgoingMessage, QueueName } from "../core/ports.ts";
+import type { MessageSink, OutgoingMessage, QueueName, Redelivery, RetryAfter } from "../core/ports.ts";
 import { backoffDelay } from "../core/retry.ts";
 
 export type QueueUrls = Readonly<Record<QueueName, string>>;
@@ -11,7 +11,7 @@ export class SendFailedError extends S3FanoutError {}
 
 const SEND_TRIES = 5;
 
-export class SqsMessageSink implements MessageSink {
+export class SqsMessageSink implements MessageSink, Redelivery {
   constructor(
     private readonly sqs: SQSClient,
     private readonly urls: QueueUrls,
@@ -20,6 +20,19 @@ export class SqsMessageSink implements MessageSink {
   async send(queue: QueueName, messages: readonly OutgoingMessage[]): Promise<void> {
     const url = this.urls[queue];
     await Promise.all(packSendRequests(messages).map((request) => this.sendRequest(url, request)));
+  }
+
+  /** One ChangeMessageVisibilityBatch per 10 messages; throws when SQS refuses any entry. */
+  async retryAfter(queue: QueueName, messages: readonly RetryAfter[]): Promise<void> {
+    const url = this.urls[queue];
+    for (let i = 0; i < messages.length; i += 10) {
+      const entries = messages
+        .slice(i, i + 10)
+        .map((m, j) => ({ Id: String(j), ReceiptHandle: m.receiptHandle, VisibilityTimeout: m.seconds }));
+      const out = await this.sqs.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: url, Entries: entries }));
+      const failed = out.Failed ?? [];
+      if (failed.length > 0) throw new SendFailedError(`SQS refused ${failed.length} visibility change(s): ${failed[0]?.Code ?? "?"}`);
+    }
   }
 
   private async sendRequest(url: string, messages: readonly OutgoingMessage[]): Promise<void> {

@@ -46,6 +46,8 @@ export function createCopyHandler(deps: CopyHandlerDeps): SqsBatchHandler {
       parse: parseCopyBody,
       describe: (task) => ({ jobId: task.job.id, batchId: task.batchId, keys: task.items.length, attempt: task.attempt + 1 }),
       sink: deps.sink,
+      queue: "copy",
+      redelivery: deps.redelivery,
       dlq: "copyDlq",
       logger: deps.logger,
       metrics: deps.metrics,

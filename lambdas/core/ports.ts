@@ -114,6 +114,17 @@ export interface OutgoingMessage {
   readonly delaySeconds?: number | undefined;
 }
 
+/** A received message to hide for a while before its next receive. */
+export interface RetryAfter {
+  readonly receiptHandle: string;
+  readonly seconds: number;
+}
+
+/** Sets when failed records come back (ChangeMessageVisibility), instead of at the end of the visibility timeout. */
+export interface Redelivery {
+  retryAfter(queue: QueueName, messages: readonly RetryAfter[]): Promise<void>;
+}
+
 /** Sends messages; resolves only when every one is accepted, else throws. */
 export interface MessageSink {
   send(queue: QueueName, messages: readonly OutgoingMessage[]): Promise<void>;

@@ -120,6 +120,16 @@ export function redeliveryDelaySeconds(attempt: number, random: () => number = M
   return Math.min(900, Math.ceil(backoffDelay(attempt, { baseMs: 1_000, capMs: 60_000 }, random) / 1000));
 }
 
+/**
+ * Seconds a record returned as failed stays hidden before its next receive, by the receives it has
+ * had: 1, 4, 15, 15 minutes. Without it the record waits out the queue's visibility timeout (6 x the
+ * function timeout: 90 min for listing), so a throttled ledger write would hold a range for hours.
+ */
+export function recordRetrySeconds(receiveCount: number): number {
+  const n = Number.isInteger(receiveCount) && receiveCount > 0 ? receiveCount : 1;
+  return Math.min(900, 60 * 4 ** Math.min(n - 1, 4));
+}
+
 /** Retries a call while its error is transient or a throttle: for control-plane calls outside the copy loop. */
 export async function retrying<T>(
   call: () => Promise<T>,

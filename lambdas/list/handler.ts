@@ -34,6 +34,8 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
       parse: parseListBody,
       describe: (task) => ({ jobId: task.job.id, hop: task.hop, ...where(task) }),
       sink: deps.sink,
+      queue: "list",
+      redelivery: deps.redelivery,
       dlq: "listDlq",
       logger: deps.logger,
       metrics: deps.metrics,

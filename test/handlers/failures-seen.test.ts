@@ -9,12 +9,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { CopyObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
+import { ChangeMessageVisibilityBatchCommand, SendMessageBatchCommand } from "@aws-sdk/client-sqs";
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
 import { createCopyHandler } from "../../lambdas/copy/handler.ts";
 import { LocalHaltSignal } from "../../lambdas/core/halt.ts";
 import { copyBody, listBody, parseListBody } from "../../lambdas/core/messages.ts";
+import { recordRetrySeconds } from "../../lambdas/core/retry.ts";
 import { createListHandler } from "../../lambdas/list/handler.ts";
 import { METRICS_NAMESPACE, PipelineMetric, SERVICE_NAME } from "../../lambdas/telemetry.ts";
 import {
@@ -37,12 +38,14 @@ function deps() {
   const clients = mockedClients();
   const config = testConfig();
   const store = new S3ObjectStore(clients.s3);
+  const sink = new SqsMessageSink(clients.sqs, config.queues);
   return {
     clients,
     common: {
       store,
       multipart: store,
-      sink: new SqsMessageSink(clients.sqs, config.queues),
+      sink,
+      redelivery: sink,
       ledger: new RecordingLedger(),
       halt: new LocalHaltSignal(),
       config,
@@ -145,6 +148,46 @@ describe("failures are seen", () => {
     assert.deepEqual(
       emf(lines, PipelineMetric.RecordFailures).map((m) => m.value),
       [1],
+    );
+  });
+
+  it("brings a failed record back after a backoff by its receive count, not after the visibility timeout", async () => {
+    // Prepare: listing fails transiently (past the SDK's retries), so the record of this second delivery fails.
+    const { clients, common } = deps();
+    clients.s3Mock.on(ListObjectsV2Command).rejects(s3Error("InternalError", 500));
+    clients.sqsMock.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [{ Id: "0" }], Failed: [] });
+    const handler = createListHandler(common);
+    const record = sqsRecord(listBody({ job: testJob(), range: {}, hop: 0 }));
+    const second = { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: "2" } };
+
+    // Act
+    const { result } = await captureJsonLines(() => handler(sqsEvent(second), fakeContext()));
+
+    // Assess
+    assert.deepEqual(result.batchItemFailures, [{ itemIdentifier: record.messageId }]);
+    const calls = clients.sqsMock.commandCalls(ChangeMessageVisibilityBatchCommand).map((c) => c.args[0].input);
+    assert.deepEqual(calls, [
+      { QueueUrl: QUEUE_URLS.list, Entries: [{ Id: "0", ReceiptHandle: record.receiptHandle, VisibilityTimeout: 240 }] },
+    ]);
+    assert.deepEqual([1, 2, 3, 4, 5, 9].map(recordRetrySeconds), [60, 240, 900, 900, 900, 900]);
+  });
+
+  it("leaves failed records to the visibility timeout, with a WARN, when SQS refuses the change", async () => {
+    // Prepare
+    const { clients, common } = deps();
+    clients.s3Mock.on(ListObjectsV2Command).rejects(s3Error("InternalError", 500));
+    clients.sqsMock.on(ChangeMessageVisibilityBatchCommand).rejects(s3Error("AccessDenied", 403));
+    const handler = createListHandler(common);
+    const record = sqsRecord(listBody({ job: testJob(), range: {}, hop: 0 }));
+
+    // Act
+    const { result, lines } = await captureJsonLines(() => handler(sqsEvent(record), fakeContext()));
+
+    // Assess
+    assert.deepEqual(result.batchItemFailures, [{ itemIdentifier: record.messageId }]);
+    assert.deepEqual(
+      byMessage(lines, "failed records wait out the visibility timeout").map((l) => [l.level, l.errorCode, l.records]),
+      [["WARN", "AccessDenied", 1]],
     );
   });
 
