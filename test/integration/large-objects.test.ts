@@ -2,16 +2,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  GetObjectTaggingCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  type S3Client,
-  UploadPartCommand,
-} from "@aws-sdk/client-s3";
+import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { ensureBucket } from "../../scripts/lib/seed.ts";
 import { s3VerifyDeps, verifySelections } from "../../scripts/lib/verify.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
