@@ -12,8 +12,8 @@
  * and an object by parts into a destination that refuses one key; status,
  * report and verify judge it, and the copy DLQ, the function's log lines and
  * its EMF metrics (against the template's alarms) show the failure. A record
- * the function reports failed is left to SQS: redelivered, then redriven to
- * the DLQ after maxReceiveCount. Timings are never asserted here; `npm run
+ * the function reports failed is left to SQS: held for the function's own
+ * backoff, redelivered, then redriven to the DLQ after maxReceiveCount. Timings are never asserted here; `npm run
  * bench` judges the bundles' cold starts.
  */
 import assert from "node:assert/strict";
@@ -22,7 +22,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SetQueueAttributesCommand } from "@aws-sdk/client-sqs";
+import {
+  ChangeMessageVisibilityCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SetQueueAttributesCommand,
+} from "@aws-sdk/client-sqs";
 import { CsvParser } from "../../lambdas/core/csv.ts";
 import { encodeKey } from "../../lambdas/core/keyCodec.ts";
 import { copyBody } from "../../lambdas/core/messages.ts";
@@ -37,7 +43,7 @@ import { startTestEmulator, type TestEmulator } from "../support/emulator.ts";
 import { SqsEventSourceMapping } from "../support/eventSourceMapping.ts";
 import { LAMBDA_RESERVED_VARIABLES, LambdaInstance, type LogLine, lambdaEnvironment, packageJsonAbove } from "../support/lambdaSandbox.ts";
 import { MiB, putLarge } from "../support/largeObject.ts";
-import { type CommandRun, lastJson, listKeys, runOperator, waitFor } from "../support/localStack.ts";
+import { type CommandRun, lastJson, listKeys, runOperator, sleep, waitFor } from "../support/localStack.ts";
 import { type RefusingProxy, startRefusingProxy } from "../support/refusingProxy.ts";
 
 interface AlarmMetric {
@@ -366,15 +372,16 @@ describe("deployment rehearsal: the synthesized stack's bundles, loaded and driv
     }
   });
 
-  it("leaves a record the function reports failed to SQS: received again after the visibility timeout, in the DLQ after maxReceiveCount", async () => {
+  it("leaves a record the function reports failed to SQS, held past the queue's visibility, then in the DLQ after maxReceiveCount", async () => {
     // Prepare: a copy batch of a job whose ledger refuses its outcome, so that the copy function reports the record failed.
-    // The copy queue's visibility timeout is lowered to 2 s for this test alone (the template's is half an hour), so that
-    // SQS itself redelivers the record and then moves it to the DLQ of the template's RedrivePolicy, in seconds.
+    // The copy queue's visibility timeout is lowered to 2 s for this test alone (the template's is half an hour): a record
+    // the function did not hide for longer itself would come back within seconds.
     const copy = mappingOf(outputs.copyFunctionName);
     const redrive = JSON.parse(copy.spec.queue.attributes.RedrivePolicy ?? "{}") as {
       deadLetterTargetArn?: string;
       maxReceiveCount?: unknown;
     };
+    const maxReceiveCount = Number(redrive.maxReceiveCount);
     const dlq = [...deployment.queues.values()].find((q) => q.arn === redrive.deadLetterTargetArn);
     assert.ok(dlq, "the copy queue's DLQ");
     const job = { id: "rehearsal-unrecordable", source: { bucket: source, prefix: "" }, destination: { bucket: destination, prefix: "" } };
@@ -391,6 +398,27 @@ describe("deployment rehearsal: the synthesized stack's bundles, loaded and driv
     try {
       // Act
       const sent = await emulator.sqs.send(new SendMessageCommand({ QueueUrl: copy.spec.queue.url, MessageBody: body }));
+      const deliveries = () => copy.invocations.filter((i) => i.messageIds.includes(sent.MessageId ?? ""));
+      const delivered = (n: number) =>
+        waitFor(`delivery ${n}`, async () => (deliveries().length >= n && copy.inFlight === 0 ? true : undefined), 30_000, 100);
+      await delivered(1);
+      // Held by the function's own backoff (ChangeMessageVisibility), not by the queue's 2 s.
+      await sleep(4_000);
+      const heldFor = deliveries().length;
+      for (let n = 1; n <= maxReceiveCount; n++) {
+        await delivered(n);
+        // The test stands in for the minutes of backoff passing: the record is made visible at once.
+        const receipt = deliveries()
+          .at(-1)
+          ?.receipts.find((r) => r.messageId === sent.MessageId);
+        await emulator.sqs.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: copy.spec.queue.url,
+            ReceiptHandle: receipt?.receiptHandle,
+            VisibilityTimeout: 0,
+          }),
+        );
+      }
       const parked = await waitFor(
         "the record in the DLQ",
         async () => {
@@ -399,20 +427,20 @@ describe("deployment rehearsal: the synthesized stack's bundles, loaded and driv
           );
           return out.Messages?.find((m) => m.Body === body);
         },
-        90_000,
-        500,
+        30_000,
+        200,
       );
 
       // Assess
+      assert.equal(heldFor, 1, "not received again within the queue's 2 s visibility: the function set its own backoff");
       assert.ok(parked, "moved to the DLQ as it was sent");
-      // The last delivery's invocation may still be finishing when SQS moves the record on the next receive.
       await waitFor("the invocations to finish", async () => (copy.inFlight === 0 ? true : undefined), 30_000, 100);
-      const deliveries = copy.invocations.filter((i) => i.messageIds.includes(sent.MessageId ?? ""));
-      assert.equal(deliveries.length, Number(redrive.maxReceiveCount), "invoked once per receive, maxReceiveCount times");
-      for (const d of deliveries) {
+      assert.equal(deliveries().length, maxReceiveCount, "invoked once per receive, maxReceiveCount times");
+      for (const [n, d] of deliveries().entries()) {
         assert.equal(d.wholeBatchFailed, false, d.error);
         assert.ok(d.failedIds.includes(sent.MessageId ?? ""), "reported in batchItemFailures");
         assert.equal(d.deleted, d.messageIds.length - d.failedIds.length, "the record was not deleted");
+        assert.equal(d.receipts.find((r) => r.messageId === sent.MessageId)?.receiveCount, n + 1);
       }
     } finally {
       await emulator.sqs.send(

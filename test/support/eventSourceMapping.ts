@@ -21,6 +21,8 @@ export interface InvocationRecord {
   readonly requestId: string;
   readonly coldStart: boolean;
   readonly messageIds: readonly string[];
+  /** Each record's receipt handle and receive count, as the event carried them. */
+  readonly receipts: readonly { readonly messageId: string; readonly receiptHandle: string; readonly receiveCount: number }[];
   /** Records the function reported failed (left for SQS to deliver again). */
   readonly failedIds: readonly string[];
   /** The invocation failed as a whole (threw, timed out, or answered with an unknown record): nothing deleted. */
@@ -161,6 +163,11 @@ export class SqsEventSourceMapping {
       requestId: result.requestId,
       coldStart,
       messageIds: [...ids],
+      receipts: messages.map((m) => ({
+        messageId: m.MessageId ?? "",
+        receiptHandle: m.ReceiptHandle ?? "",
+        receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 0),
+      })),
       failedIds: [...failed],
       wholeBatchFailed,
       deleted,
