@@ -19,7 +19,7 @@ export type SqsBatchHandler = (event: SQSEvent, context: Context) => Promise<SQS
 
 /** What one invocation's record handlers share. */
 export interface Invocation {
-  /** A child of the handler's logger carrying the Lambda context (request id, function, cold start). */
+  /** The handler instance's logger, carrying this invocation's Lambda context (request id, function, cold start). */
   readonly logger: Logger;
   /** Failures of this invocation by error code, published when it ends. */
   readonly failures: FailureTally;
@@ -36,16 +36,26 @@ export interface RecordHandlerOptions<T> {
   readonly dlq: QueueName;
   /** Brings failed records back after recordRetrySeconds; without it they wait out the visibility timeout. */
   readonly redelivery?: Redelivery | undefined;
+  /** The handler instance's logger (instanceLogger): it carries one invocation's context at a time. */
   readonly logger: Logger;
   readonly metrics?: Metrics | undefined;
+}
+
+/**
+ * A logger of its own for one handler instance, as each Lambda execution environment has one:
+ * its cold start is its first invocation, and concurrent local instances keep their contexts apart.
+ */
+export function instanceLogger(logger: Logger): Logger {
+  return logger.createChild();
 }
 
 export function sqsBatchHandler<T>(options: RecordHandlerOptions<T>): SqsBatchHandler {
   const { metrics } = options;
   return async (event, context) => {
-    // A child per invocation, as injectLambdaContext would give: the local runtime runs invocations
-    // concurrently in one process, so the handler's own logger must not carry one invocation's context.
-    const logger = options.logger.createChild();
+    // As injectLambdaContext does: request id, function and cold start (true on this instance's first
+    // invocation only) on every line. The logger is the handler instance's own (instanceLogger), so the
+    // local runtime's concurrent instances never share a context.
+    const { logger } = options;
     logger.addContext(context);
     const invocation: Invocation = { logger, failures: new FailureTally() };
     const recordHandler = async (record: SQSRecord): Promise<void> => {

@@ -11,7 +11,7 @@ import { MalformedMessageError } from "../core/errors.ts";
 import { AdaptiveLimiter } from "../core/limiter.ts";
 import { type CopyTask, parseCopyBody } from "../core/messages.ts";
 import type { PipelineDeps } from "../deps.ts";
-import { type Invocation, type SqsBatchHandler, sqsBatchHandler } from "../sqsBatch.ts";
+import { type Invocation, instanceLogger, type SqsBatchHandler, sqsBatchHandler } from "../sqsBatch.ts";
 import { PipelineMetric } from "../telemetry.ts";
 
 export interface CopyHandlerDeps extends PipelineDeps {
@@ -32,6 +32,7 @@ function recordMetrics(metrics: Metrics, e: CopyEvent): void {
 
 export function createCopyHandler(deps: CopyHandlerDeps): SqsBatchHandler {
   const limiter = deps.limiter ?? new AdaptiveLimiter({ max: deps.config.copyConcurrency });
+  const logger = instanceLogger(deps.logger);
   return (event, context: Context) => {
     // Every record's keys are copied together, under one limiter, and their outcomes recorded in one
     // ledger write; each record then stands or falls on its own result.
@@ -49,7 +50,7 @@ export function createCopyHandler(deps: CopyHandlerDeps): SqsBatchHandler {
       queue: "copy",
       redelivery: deps.redelivery,
       dlq: "copyDlq",
-      logger: deps.logger,
+      logger,
       metrics: deps.metrics,
       handle: async (_task, record, invocation) => {
         run ??= copyTasks([...tasks.values()], copierDeps(deps, limiter, context, invocation));

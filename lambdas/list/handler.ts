@@ -17,7 +17,7 @@ import { type ListTask, listFailureBody, parseListBody } from "../core/messages.
 import type { ManifestSource } from "../core/ports.ts";
 import { classifyError, type ErrorInfo, errorInfo } from "../core/retry.ts";
 import type { PipelineDeps } from "../deps.ts";
-import { type SqsBatchHandler, sqsBatchHandler } from "../sqsBatch.ts";
+import { instanceLogger, type SqsBatchHandler, sqsBatchHandler } from "../sqsBatch.ts";
 import { PipelineMetric } from "../telemetry.ts";
 
 export interface ListHandlerDeps extends PipelineDeps {
@@ -29,6 +29,7 @@ export interface ListHandlerDeps extends PipelineDeps {
 
 export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
   const { config } = deps;
+  const logger = instanceLogger(deps.logger);
   return (event, context: Context) =>
     sqsBatchHandler<ListTask>({
       parse: parseListBody,
@@ -37,7 +38,7 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
       queue: "list",
       redelivery: deps.redelivery,
       dlq: "listDlq",
-      logger: deps.logger,
+      logger,
       metrics: deps.metrics,
       handle: async (task, record, { logger, failures }) => {
         const common = {

@@ -119,6 +119,8 @@ export function startFunctions(
       queueUrl: queues.list.url,
       queueArn: queues.list.arn,
       handler: createListHandler(listDeps),
+      // An instance per invocation slot, as on Lambda: its own logger context and cold start.
+      instance: () => createListHandler(listDeps),
       functionName: `${name}-list`,
       batchSize: 1,
       concurrency: s.listConcurrency ?? 4,

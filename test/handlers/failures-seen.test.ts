@@ -102,6 +102,27 @@ describe("failures are seen", () => {
     );
   });
 
+  it("marks only an instance's first invocation as a cold start, as Lambda's context does", async () => {
+    // Prepare: Powertools reports cold starts only where Lambda says the environment started on demand.
+    const initialization = process.env.AWS_LAMBDA_INITIALIZATION_TYPE;
+    process.env.AWS_LAMBDA_INITIALIZATION_TYPE = "on-demand";
+    const { clients, common } = deps();
+    const handler = createCopyHandler(common);
+    if (initialization === undefined) delete process.env.AWS_LAMBDA_INITIALIZATION_TYPE;
+    else process.env.AWS_LAMBDA_INITIALIZATION_TYPE = initialization;
+    clients.s3Mock.on(CopyObjectCommand).rejects(s3Error("AccessDenied", 403));
+    const event = () => sqsEvent(sqsRecord(copyBody({ job: testJob(), batchId: "b", attempt: 0, items: [{ key: "k", size: 1 }] })));
+
+    // Act
+    const first = await captureJsonLines(() => handler(event(), fakeContext()));
+    const second = await captureJsonLines(() => handler(event(), { ...fakeContext(), awsRequestId: "request-2" }));
+
+    // Assess
+    const line = (r: typeof first) => byMessage(r.lines, "copy failed")[0];
+    assert.deepEqual([line(first)?.cold_start, line(first)?.function_request_id], [true, "request-1"]);
+    assert.deepEqual([line(second)?.cold_start, line(second)?.function_request_id], [false, "request-2"]);
+  });
+
   it("logs each failed try of a key at WARN with its attempt and try", async () => {
     // Prepare
     const { clients, common } = deps();
