@@ -66,6 +66,7 @@ export function sqsBatchHandler<T>(options: RecordHandlerOptions<T>): SqsBatchHa
         if (!(err instanceof MalformedMessageError)) throw err;
         logger.error("poison message parked", { messageId: record.messageId, dlq: options.dlq, reason: err.message });
         invocation.failures.add("MalformedMessage");
+        metrics?.addMetric(PipelineMetric.PoisonMessages, MetricUnit.Count, 1);
         await options.sink.send(options.dlq, [{ body: poisonBody(err.message, record.body) }]);
         return;
       }

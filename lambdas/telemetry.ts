@@ -22,7 +22,9 @@ export const PipelineMetric = {
   KeysListed: "KeysListed",
   /** Listings parked in the list DLQ on a failure retrying cannot fix. */
   ListFailures: "ListFailures",
-  /** SQS records a handler returned as failed (they come back after the visibility timeout). */
+  /** Unparseable messages parked in a DLQ. */
+  PoisonMessages: "PoisonMessages",
+  /** SQS records a handler returned as failed (they come back after a backoff). */
   RecordFailures: "RecordFailures",
   /** Every failure above, with an `errorCode` dimension beside `service`. */
   FailuresByCode: "FailuresByCode",

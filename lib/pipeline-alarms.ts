@@ -4,9 +4,10 @@
  * that crashed or timed out, and any message in a DLQ. With an email address
  * they all notify one SNS topic with that address subscribed.
  */
-import { Duration } from "aws-cdk-lib";
+import { Duration, Stack } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as actions from "aws-cdk-lib/aws-cloudwatch-actions";
+import * as iam from "aws-cdk-lib/aws-iam";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
@@ -31,7 +32,7 @@ export interface PipelineAlarmsProps {
 }
 
 export class PipelineAlarms extends Construct {
-  /** Keys failed for good, listings parked, records returned for a retry: any of them in a minute. */
+  /** Keys failed for good, listings or poison parked, records returned for a retry: any of them in a minute. */
   public readonly failures: cloudwatch.Alarm;
   /** The list or copy function crashed or timed out (Lambda's Errors metric). */
   public readonly functionErrors: cloudwatch.Alarm;
@@ -64,14 +65,16 @@ export class PipelineAlarms extends Construct {
 
     this.failures = new cloudwatch.Alarm(this, "Failures", {
       alarmDescription:
-        "s3-fanout: keys that failed for good (copy DLQ), listings parked (list DLQ) or records returned for a retry. " +
-        "Logs: level ERROR, messages 'copy failed', 'listing parked', 'record failed'; FailuresByCode has the error codes.",
+        "s3-fanout: keys that failed for good (copy DLQ), listings parked (list DLQ), poison parked, or records returned for a retry. " +
+        "Logs: level ERROR, messages 'copy failed', 'listing parked', 'poison message parked', 'record failed'; FailuresByCode has the error codes.",
       metric: new cloudwatch.MathExpression({
-        expression: "FILL(keys, 0) + FILL(listings, 0) + FILL(records, 0)",
+        expression: "FILL(keys, 0) + FILL(listings, 0) + FILL(records, 0) + FILL(poison, 0)",
         usingMetrics: {
           keys: custom(PipelineMetric.CopyFailures),
           listings: custom(PipelineMetric.ListFailures),
           records: custom(PipelineMetric.RecordFailures),
+          // A DLQ's own depth metric can lag while the queue is idle: poison is counted as it is parked.
+          poison: custom(PipelineMetric.PoisonMessages),
         },
         label: "failures",
         period: PERIOD,
@@ -96,6 +99,21 @@ export class PipelineAlarms extends Construct {
 
     if (email !== undefined) {
       this.topic = new sns.Topic(this, "Topic", { displayName: "s3-fanout alarms", enforceSSL: true });
+      // The topic policy (written for enforceSSL) replaces SNS's default one, whose account-wide Allow is
+      // what lets same-account alarms publish; so CloudWatch is allowed here, for this account's alarms only.
+      const stack = Stack.of(this);
+      this.topic.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: "CloudWatchAlarmsPublish",
+          principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+          actions: ["sns:Publish"],
+          resources: [this.topic.topicArn],
+          conditions: {
+            StringEquals: { "aws:SourceAccount": stack.account },
+            ArnLike: { "aws:SourceArn": `arn:${stack.partition}:cloudwatch:${stack.region}:${stack.account}:alarm:*` },
+          },
+        }),
+      );
       this.topic.addSubscription(new subscriptions.EmailSubscription(email));
       acknowledge(
         this.topic,

@@ -351,7 +351,24 @@ export function failureBody(job: JobRef, batchId: string, item: CopyItem, attemp
  * manifest), parked in the list DLQ with its error; once the cause is fixed, redrive lists it again.
  */
 export function listFailureBody(originalBody: string, error: ErrorInfo): string {
-  return asciiJson({ v: MESSAGE_VERSION, type: "list-failure", reason: `${error.code}: ${error.message}`, error, body: originalBody });
+  return asciiJson({
+    v: MESSAGE_VERSION,
+    type: "list-failure",
+    reason: `${error.code}: ${error.message}`,
+    error,
+    body: innermostListBody(originalBody),
+  });
+}
+
+/** A redriven list-failure that fails again is parked as the listing it holds, never wrapped twice. */
+function innermostListBody(body: string): string {
+  try {
+    const raw: unknown = JSON.parse(body);
+    const parsed = v.safeParse(ListFailureSchema, raw);
+    return parsed.success ? parsed.output.body : body;
+  } catch {
+    return body;
+  }
 }
 
 /** A message we could not parse, parked in a DLQ with the reason. */

@@ -274,6 +274,43 @@ describe("failures are seen", () => {
     );
   });
 
+  it("parks a redriven listing that fails for good again as the listing it was, never wrapped twice", async () => {
+    // Prepare
+    const { clients, common } = deps();
+    clients.s3Mock.on(ListObjectsV2Command).rejects(s3Error("AccessDenied", 403));
+    const handler = createListHandler(common);
+    const original = listBody({ job: testJob(), range: { startAfter: "a" }, hop: 1 });
+
+    // Act: parked, redriven (the body as it was parked), denied again.
+    await captureJsonLines(() => handler(sqsEvent(sqsRecord(original)), fakeContext()));
+    const [first] = sentTo(clients.sqsMock, QUEUE_URLS.listDlq);
+    assert.ok(first);
+    await captureJsonLines(() => handler(sqsEvent(sqsRecord(first.body)), fakeContext()));
+
+    // Assess
+    const [, second] = sentTo(clients.sqsMock, QUEUE_URLS.listDlq);
+    assert.ok(second);
+    assert.equal(parseJsonObject(second.body).body, original);
+    assert.deepEqual(parseListBody(second.body), parseListBody(original));
+  });
+
+  it("counts poison in the metric the failures alarm sums", async () => {
+    // Prepare
+    const { common } = deps();
+    const handler = createCopyHandler(common);
+
+    // Act
+    const { result, lines } = await captureJsonLines(() => handler(sqsEvent(sqsRecord("{not json")), fakeContext()));
+
+    // Assess
+    assert.deepEqual(result.batchItemFailures, []);
+    assert.deepEqual(
+      emf(lines, PipelineMetric.PoisonMessages).map((m) => m.value),
+      [1],
+    );
+    assert.equal(byMessage(lines, "poison message parked")[0]?.level, "ERROR");
+  });
+
   it("lists a parked listing again when it is redriven, as the message it was", () => {
     // Prepare
     const task = { job: testJob(), range: { startAfter: "\u0001a", endAt: "z😀" }, token: "t", hop: 2 };

@@ -82,7 +82,7 @@ describe("alarms", () => {
     const metrics = asArray(failures[1].Properties.Metrics as { MetricStat?: { Metric: { MetricName: string; Namespace: string } } }[])
       .flatMap((m) => (m.MetricStat ? [`${m.MetricStat.Metric.Namespace}/${m.MetricStat.Metric.MetricName}`] : []))
       .sort();
-    assert.deepEqual(metrics, ["S3Fanout/CopyFailures", "S3Fanout/ListFailures", "S3Fanout/RecordFailures"]);
+    assert.deepEqual(metrics, ["S3Fanout/CopyFailures", "S3Fanout/ListFailures", "S3Fanout/PoisonMessages", "S3Fanout/RecordFailures"]);
   });
 
   test("without alarmEmail there is no topic and no alarm action", () => {
@@ -100,11 +100,20 @@ describe("alarms", () => {
       subscriptions.map((s) => [s.Protocol, s.Endpoint, render(s.TopicArn)]),
       [["email", "ops@example.com", `<${topicId}>`]],
     );
-    const policy = ofType(full.resources, "AWS::SNS::TopicPolicy").map(([, p]) => JSON.stringify(p.Properties));
-    assert.ok(
-      policy.some((p) => p.includes('"aws:SecureTransport":"false"') && p.includes('"Effect":"Deny"')),
-      "denies non-TLS publishing",
-    );
+    const policies = ofType(full.resources, "AWS::SNS::TopicPolicy");
+    assert.equal(policies.length, 1);
+    type PolicyStatement = { Effect: string; Principal: unknown; Action: unknown; Condition?: unknown };
+    const statements = asArray((policies[0]?.[1].Properties.PolicyDocument as { Statement: PolicyStatement[] }).Statement);
+    const policy = JSON.stringify(statements);
+    assert.ok(policy.includes('"aws:SecureTransport":"false"') && policy.includes('"Effect":"Deny"'), "denies non-TLS publishing");
+    // The topic policy replaces SNS's default one: without this Allow, alarms could not publish.
+    const allow = statements.filter((st) => st.Effect === "Allow");
+    assert.equal(allow.length, 1, policy);
+    assert.deepEqual(allow[0]?.Principal, { Service: "cloudwatch.amazonaws.com" });
+    assert.equal(allow[0]?.Action, "sns:Publish");
+    const condition = allow[0]?.Condition as { StringEquals: Record<string, unknown>; ArnLike: Record<string, unknown> };
+    assert.equal(render(condition.StringEquals["aws:SourceAccount"]), "<AWS::AccountId>");
+    assert.equal(render(condition.ArnLike["aws:SourceArn"]), "arn:aws:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*");
     const alarms = ofType(full.resources, "AWS::CloudWatch::Alarm");
     assert.equal(alarms.length, 4);
     for (const [id, alarm] of alarms) {
