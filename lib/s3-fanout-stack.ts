@@ -132,8 +132,10 @@ export class S3FanoutStack extends Stack {
     // manifest kept in a source bucket (Decrypt: such a manifest under SSE-KMS).
     this.sources.grantObjectActions(this.lister.role, ["s3:GetObject", "s3:GetObjectVersion"]);
     this.sources.grantKeyActions(this.lister.role, ["kms:Decrypt"]);
-    // Manifests kept in buckets of their own (S3 Inventory writes to one): read only.
+    // Manifests kept in buckets of their own (S3 Inventory writes to one): read only; ListBucket so that a
+    // manifest that is not there answers 404 NoSuchKey, not 403 (both park the chunk; the reason differs).
     this.manifests?.grantObjectActions(this.lister.role, ["s3:GetObject"]);
+    this.manifests?.grantList(this.lister.role);
     // Sync merge-joins the destination listing, and HEADs a copy by parts for the source ETag it records.
     this.destinations.grantList(this.lister.role);
     this.destinations.grantObjectActions(this.lister.role, ["s3:GetObject"]);

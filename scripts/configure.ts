@@ -23,7 +23,11 @@ const SETTINGS: Record<ContextKey, { readonly kind: Kind; readonly arg: string; 
   sourceKmsKeyArn: { kind: "text", arg: "ARN", help: "KMS key ARN of SSE-KMS source objects (default: no kms grant)" },
   destinationKmsKeyArn: { kind: "text", arg: "ARN", help: "KMS key ARN the copies are written with (default: no kms grant)" },
   ledgerBucket: { kind: "text", arg: "NAME", help: "an existing bucket for the ledger (default: the stack creates one)" },
-  ledgerKmsKeyArn: { kind: "text", arg: "ARN", help: "KMS key ARN of that existing ledger bucket (default: SSE-S3)" },
+  ledgerKmsKeyArn: {
+    kind: "text",
+    arg: "ARN",
+    help: "KMS key ARN of the existing ledger bucket, or the key a created one encrypts with (default: SSE-S3)",
+  },
   manifestBucket: { kind: "list", arg: "NAMES", help: "buckets holding manifests the list function may read (default: none)" },
   listMaxConcurrency: { kind: "integer", arg: "N", help: "concurrent list invocations at most, 2-1000 (default 10)" },
   copyMaxConcurrency: { kind: "integer", arg: "N", help: "concurrent copy invocations at most, 2-1000 (default 50)" },

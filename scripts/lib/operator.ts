@@ -122,6 +122,11 @@ export async function seedTasks(
 }
 
 /** Preflight, write the spec, then seed the listing ranges (or manifest chunks): after this the pipeline runs the job. */
+/** How to grant one more bucket: the kept settings' whole list, then a deploy (a one-off -c would be lost on the next). */
+function redeployWith(flag: string, current: readonly string[], bucket: string): string {
+  return `add it with \`npm run configure -- --${flag} ${[...current, bucket].join(",")}\` and \`npx cdk deploy\``;
+}
+
 export async function kickoff(
   c: Connection,
   source: S3Location,
@@ -133,19 +138,19 @@ export async function kickoff(
   const { deployment } = c;
   if (deployment.sourceBuckets.length > 0 && !deployment.sourceBuckets.includes(source.bucket)) {
     throw new PreflightError(
-      `stack ${deployment.stackName} may not read "${source.bucket}" (it may read: ${deployment.sourceBuckets.join(", ")}); redeploy with -c sourceBucket=...`,
+      `stack ${deployment.stackName} may not read "${source.bucket}" (it may read: ${deployment.sourceBuckets.join(", ")}); ${redeployWith("source-bucket", deployment.sourceBuckets, source.bucket)}`,
     );
   }
   if (deployment.destinationBuckets.length > 0 && !deployment.destinationBuckets.includes(destination.bucket)) {
     throw new PreflightError(
-      `stack ${deployment.stackName} may not write "${destination.bucket}" (it may write: ${deployment.destinationBuckets.join(", ")}); redeploy with -c destinationBucket=...`,
+      `stack ${deployment.stackName} may not write "${destination.bucket}" (it may write: ${deployment.destinationBuckets.join(", ")}); ${redeployWith("destination-bucket", deployment.destinationBuckets, destination.bucket)}`,
     );
   }
   const readable = [...deployment.sourceBuckets, ...(deployment.manifestBuckets ?? [])];
   if (manifest !== undefined && deployment.sourceBuckets.length > 0 && !readable.includes(manifest.bucket)) {
     // The list function reads the manifest, not this command: without the grant every chunk is parked AccessDenied.
     throw new PreflightError(
-      `stack ${deployment.stackName} may not read the manifest bucket "${manifest.bucket}" (it may read: ${readable.join(", ")}); redeploy with -c manifestBucket=${manifest.bucket}`,
+      `stack ${deployment.stackName} may not read the manifest bucket "${manifest.bucket}" (it may read: ${readable.join(", ")}); ${redeployWith("manifest-bucket", deployment.manifestBuckets ?? [], manifest.bucket)}`,
     );
   }
   await preflight(c.s3, source, destination);

@@ -266,7 +266,10 @@ describe("operator commands against the local stack on the emulator", () => {
 
       // Assess: refused before anything is written; with the grant it gets past this check (to the missing bucket).
       assert.equal(refused.code, 3, refused.stderr);
-      assertOneLineError(refused, /may not read the manifest bucket "inventory-bucket" .*redeploy with -c manifestBucket=inventory-bucket/);
+      assertOneLineError(
+        refused,
+        /may not read the manifest bucket "inventory-bucket" .*add it with `npm run configure -- --manifest-bucket inventory-bucket` and `npx cdk deploy`/,
+      );
       assert.doesNotMatch(allowed.stderr, /may not read the manifest bucket/);
       assert.deepEqual(await ledgerKeys(t), ledgerBefore);
     });

@@ -174,7 +174,12 @@ describe("manifest buckets", () => {
       const before = new Set(grantsOf(plain, roleId(plain, which)));
       return grantsOf(full, roleId(full, which)).filter((g) => !before.has(g) && !g.startsWith("kms:"));
     };
-    assert.deepEqual(added("lister"), ["s3:GetObject on arn:aws:s3:::inventory-a/*", "s3:GetObject on arn:aws:s3:::inventory-b/*"]);
+    assert.deepEqual(added("lister"), [
+      "s3:GetObject on arn:aws:s3:::inventory-a/*",
+      "s3:GetObject on arn:aws:s3:::inventory-b/*",
+      "s3:ListBucket on arn:aws:s3:::inventory-a",
+      "s3:ListBucket on arn:aws:s3:::inventory-b",
+    ]);
     assert.deepEqual(added("copier"), []);
     // kickoff reads this output to refuse a manifest the list function could not read.
     assert.equal(full.outputs.ManifestBuckets?.Value, "inventory-a,inventory-b");
