@@ -176,7 +176,7 @@ export class EventSourceRunner {
     let inFlight: Promise<void> = Promise.resolve();
     const next = () => {
       timer = setTimeout(() => {
-        inFlight = this.beat(entries).then(() => {
+        inFlight = this.beat(entries, intervalMs).then(() => {
           if (!stopped) next();
         });
       }, intervalMs);
@@ -189,11 +189,13 @@ export class EventSourceRunner {
     };
   }
 
-  private async beat(entries: { Id: string; ReceiptHandle: string; VisibilityTimeout: number }[]): Promise<void> {
+  private async beat(entries: { Id: string; ReceiptHandle: string; VisibilityTimeout: number }[], intervalMs: number): Promise<void> {
     this.stats.heartbeats++;
     try {
+      // A beat that hangs must not hold the next one past the visibility window: it gives up after one interval.
       const out = await this.options.sqs.send(
         new ChangeMessageVisibilityBatchCommand({ QueueUrl: this.options.queueUrl, Entries: entries }),
+        { abortSignal: AbortSignal.timeout(intervalMs) },
       );
       const refused = out.Failed ?? [];
       if (refused.length > 0) {

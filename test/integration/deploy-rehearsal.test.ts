@@ -374,7 +374,7 @@ describe("deployment rehearsal: the synthesized stack's bundles, loaded and driv
 
   it("leaves a record the function reports failed to SQS, held past the queue's visibility, then in the DLQ after maxReceiveCount", async () => {
     // Prepare: a copy batch of a job whose ledger refuses its outcome, so that the copy function reports the record failed.
-    // The copy queue's visibility timeout is lowered to 2 s for this test alone (the template's is half an hour): a record
+    // The copy queue's visibility timeout is lowered to 5 s for this test alone (the template's is half an hour): a record
     // the function did not hide for longer itself would come back within seconds.
     const copy = mappingOf(outputs.copyFunctionName);
     const redrive = JSON.parse(copy.spec.queue.attributes.RedrivePolicy ?? "{}") as {
@@ -394,7 +394,7 @@ describe("deployment rehearsal: the synthesized stack's bundles, loaded and driv
       items: [{ key: "plain.txt", size: item.ContentLength ?? 0, etag: item.ETag }],
     });
     const visibility = copy.spec.queue.attributes.VisibilityTimeout ?? "30";
-    await emulator.sqs.send(new SetQueueAttributesCommand({ QueueUrl: copy.spec.queue.url, Attributes: { VisibilityTimeout: "2" } }));
+    await emulator.sqs.send(new SetQueueAttributesCommand({ QueueUrl: copy.spec.queue.url, Attributes: { VisibilityTimeout: "5" } }));
     try {
       // Act
       const sent = await emulator.sqs.send(new SendMessageCommand({ QueueUrl: copy.spec.queue.url, MessageBody: body }));
@@ -402,8 +402,8 @@ describe("deployment rehearsal: the synthesized stack's bundles, loaded and driv
       const delivered = (n: number) =>
         waitFor(`delivery ${n}`, async () => (deliveries().length >= n && copy.inFlight === 0 ? true : undefined), 30_000, 100);
       await delivered(1);
-      // Held by the function's own backoff (ChangeMessageVisibility), not by the queue's 2 s.
-      await sleep(4_000);
+      // Held by the function's own backoff (ChangeMessageVisibility), not by the queue's 5 s.
+      await sleep(8_000);
       const heldFor = deliveries().length;
       for (let n = 1; n <= maxReceiveCount; n++) {
         await delivered(n);
@@ -432,7 +432,7 @@ describe("deployment rehearsal: the synthesized stack's bundles, loaded and driv
       );
 
       // Assess
-      assert.equal(heldFor, 1, "not received again within the queue's 2 s visibility: the function set its own backoff");
+      assert.equal(heldFor, 1, "not received again within the queue's 5 s visibility: the function set its own backoff");
       assert.ok(parked, "moved to the DLQ as it was sent");
       await waitFor("the invocations to finish", async () => (copy.inFlight === 0 ? true : undefined), 30_000, 100);
       assert.equal(deliveries().length, maxReceiveCount, "invoked once per receive, maxReceiveCount times");

@@ -92,11 +92,12 @@ describe("local runner heartbeat", () => {
   }
 
   it("keeps the messages of a handler slower than the visibility timeout: each is delivered once", async () => {
-    // Prepare: visibility 1 s, a handler working 3.5 s, idle pollers waiting for anything that comes back.
+    // Prepare: visibility 3 s (beats every 1 s: room for a slow round trip on a loaded machine), a handler
+    // working 8 s, idle pollers waiting for anything that comes back.
     const bodies = ["slow-a", "slow-b"];
-    const queue = await queueOf(emulator.sqs, 1, bodies);
+    const queue = await queueOf(emulator.sqs, 3, bodies);
     const deliveries = new Deliveries();
-    const r = runner(emulator.sqs, queue, deliveries.handler(3_500), { visibilityTimeoutSeconds: 1 });
+    const r = runner(emulator.sqs, queue, deliveries.handler(8_000), { visibilityTimeoutSeconds: 3 });
 
     // Act
     await runUntil(r, async () => r.stats.invocations === bodies.length && (await queueDepth(emulator.sqs, queue.url)) === 0);
@@ -113,9 +114,9 @@ describe("local runner heartbeat", () => {
 
   it("without the heartbeat, the same slow handler loses its message to a second poller", async () => {
     // Prepare: what the test above would see if the heartbeat did nothing.
-    const queue = await queueOf(emulator.sqs, 1, ["slow-c"]);
+    const queue = await queueOf(emulator.sqs, 3, ["slow-c"]);
     const deliveries = new Deliveries();
-    const r = runner(emulator.sqs, queue, deliveries.handler(3_500));
+    const r = runner(emulator.sqs, queue, deliveries.handler(8_000));
 
     // Act
     await runUntil(r, () => deliveries.seen.length >= 2);
