@@ -103,7 +103,9 @@ describe("alarms", () => {
     const policies = ofType(full.resources, "AWS::SNS::TopicPolicy");
     assert.equal(policies.length, 1);
     type PolicyStatement = { Effect: string; Principal: unknown; Action: unknown; Condition?: unknown };
-    const statements = asArray((policies[0]?.[1].Properties.PolicyDocument as { Statement: PolicyStatement[] }).Statement);
+    const [, topicPolicy] = policies[0] ?? [];
+    assert.ok(topicPolicy);
+    const statements = asArray((topicPolicy.Properties.PolicyDocument as { Statement: PolicyStatement[] }).Statement);
     const policy = JSON.stringify(statements);
     assert.ok(policy.includes('"aws:SecureTransport":"false"') && policy.includes('"Effect":"Deny"'), "denies non-TLS publishing");
     // The topic policy replaces SNS's default one: without this Allow, alarms could not publish.
