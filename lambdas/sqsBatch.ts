@@ -58,6 +58,20 @@ export function sqsBatchHandler<T>(options: RecordHandlerOptions<T>): SqsBatchHa
     const { logger } = options;
     logger.addContext(context);
     const invocation: Invocation = { logger, failures: new FailureTally() };
+    /** The record comes back after a backoff; say so now, not when it reaches the DLQ. */
+    const recordFailed = (record: SQSRecord, err: unknown, work: Record<string, unknown>): never => {
+      const info = errorInfo(err);
+      logger.error("record failed", {
+        messageId: record.messageId,
+        receiveCount: Number(record.attributes.ApproximateReceiveCount),
+        ...work,
+        errorCode: info.code,
+        errorMessage: info.message,
+      });
+      metrics?.addMetric(PipelineMetric.RecordFailures, MetricUnit.Count, 1);
+      invocation.failures.add(info.code);
+      throw err;
+    };
     const recordHandler = async (record: SQSRecord): Promise<void> => {
       let task: T;
       try {
@@ -67,24 +81,15 @@ export function sqsBatchHandler<T>(options: RecordHandlerOptions<T>): SqsBatchHa
         logger.error("poison message parked", { messageId: record.messageId, dlq: options.dlq, reason: err.message });
         invocation.failures.add("MalformedMessage");
         metrics?.addMetric(PipelineMetric.PoisonMessages, MetricUnit.Count, 1);
-        await options.sink.send(options.dlq, [{ body: poisonBody(err.message, record.body) }]);
+        await options.sink
+          .send(options.dlq, [{ body: poisonBody(err.message, record.body) }])
+          .catch((sendErr: unknown) => recordFailed(record, sendErr, { poison: true }));
         return;
       }
       try {
         await options.handle(task, record, invocation);
       } catch (err) {
-        // The record comes back after its visibility timeout; say so now, not when it reaches the DLQ.
-        const info = errorInfo(err);
-        logger.error("record failed", {
-          messageId: record.messageId,
-          receiveCount: Number(record.attributes.ApproximateReceiveCount),
-          ...options.describe(task),
-          errorCode: info.code,
-          errorMessage: info.message,
-        });
-        metrics?.addMetric(PipelineMetric.RecordFailures, MetricUnit.Count, 1);
-        invocation.failures.add(info.code);
-        throw err;
+        recordFailed(record, err, options.describe(task));
       }
     };
     try {
