@@ -32,7 +32,7 @@ export interface PipelineAlarmsProps {
 }
 
 export class PipelineAlarms extends Construct {
-  /** Keys failed for good, listings or poison parked, records returned for a retry: any of them in a minute. */
+  /** Keys failed for good, listings or poison parked, records returned for a retry: one or more in a minute. */
   public readonly failures: cloudwatch.Alarm;
   /** The list or copy function crashed or timed out (Lambda's Errors metric). */
   public readonly functionErrors: cloudwatch.Alarm;

@@ -33,7 +33,7 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
   return (event, context: Context) =>
     sqsBatchHandler<ListTask>({
       parse: parseListBody,
-      describe: (task) => ({ jobId: task.job.id, hop: task.hop, ...where(task) }),
+      describe: work,
       sink: deps.sink,
       queue: "list",
       redelivery: deps.redelivery,
@@ -50,7 +50,7 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
           remainingMs: () => context.getRemainingTimeInMillis(),
           safetyMs: config.listSafetyMs,
         };
-        const at = { messageId: record.messageId, jobId: task.job.id, hop: task.hop, ...where(task) };
+        const at = { messageId: record.messageId, ...work(task) };
         try {
           const { manifest } = task;
           if (manifest === undefined) {
@@ -94,11 +94,14 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
     })(event, context).finally(() => deps.metrics?.publishStoredMetrics());
 }
 
-/** Where in the key space (or the manifest) a listing task works, for log lines. */
-function where(task: ListTask): Record<string, unknown> {
+/** A listing task's job and where in the key space (or the manifest) it works, for log lines. */
+function work(task: ListTask): Record<string, unknown> {
   const { manifest } = task;
-  if (manifest !== undefined) return { chunk: manifest.chunk, of: manifest.of, row: manifest.row };
-  return { startAfter: task.range.startAfter, endAt: task.range.endAt };
+  const where =
+    manifest !== undefined
+      ? { chunk: manifest.chunk, of: manifest.of, row: manifest.row }
+      : { startAfter: task.range.startAfter, endAt: task.range.endAt };
+  return { jobId: task.job.id, hop: task.hop, ...where };
 }
 
 /** The error of a listing that retrying cannot fix, or undefined when another try may succeed. */

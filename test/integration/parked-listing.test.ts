@@ -6,7 +6,7 @@
  * commands as child processes.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -16,9 +16,8 @@ import type { ObjectStore } from "../../lambdas/core/ports.ts";
 import { seedRanges } from "../../lambdas/core/ranges.ts";
 import { type Connection, connect, jobStatus, kickoff } from "../../scripts/lib/operator.ts";
 import { awkwardKeys, checkObjects, ensureBucket, putObjects, seedObject } from "../../scripts/lib/seed.ts";
-import { type LocalStack, startLocalStack } from "../../scripts/local/stack.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
-import { lastJson, runOperator, waitFor } from "../support/localStack.ts";
+import { lastJson, runOperator, startTestStack, type TestStack, waitFor } from "../support/localStack.ts";
 
 async function depth(c: Connection, url: string): Promise<{ visible: number; inFlight: number }> {
   const out = await c.sqs.send(
@@ -35,7 +34,7 @@ async function depth(c: Connection, url: string): Promise<{ visible: number; inF
 
 describe("a listing that cannot succeed", () => {
   let emulator: TestEmulator;
-  let stack: LocalStack;
+  let stack: TestStack;
   let dir: string;
   let outputs: string;
   let c: Connection;
@@ -46,11 +45,7 @@ describe("a listing that cannot succeed", () => {
   before(async () => {
     emulator = await startTestEmulator();
     dir = mkdtempSync(join(tmpdir(), "s3-fanout-parked-"));
-    stack = await startLocalStack({
-      s3: emulator.s3,
-      sqs: emulator.sqs,
-      stackName: `ParkedStack-${process.pid}`,
-      logLevel: "SILENT",
+    stack = await startTestStack(emulator, dir, {
       haltTtlMs: 100,
       wrapStore: (store: ObjectStore): ObjectStore => ({
         listPage: async (request) => {
@@ -63,8 +58,7 @@ describe("a listing that cannot succeed", () => {
         copy: (request) => store.copy(request),
       }),
     });
-    outputs = join(dir, "outputs.json");
-    writeFileSync(outputs, `${JSON.stringify(stack.outputs(), null, 2)}\n`);
+    outputs = stack.outputsFile;
     c = await connect({ outputs, endpoint: emulator.endpoint });
   });
 
