@@ -4,6 +4,7 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -13,7 +14,16 @@ import {
 } from "@aws-sdk/client-s3";
 import type { JobOptions } from "../core/jobOptions.ts";
 import { copySource, decodeS3ListKey } from "../core/keyCodec.ts";
-import type { CopyRequest, ListPage, ListPageRequest, MultipartStore, ObjectHead, ObjectStore, UploadedPart } from "../core/ports.ts";
+import type {
+  CopyRequest,
+  ListPage,
+  ListPageRequest,
+  MultipartStore,
+  ObjectDeleter,
+  ObjectHead,
+  ObjectStore,
+  UploadedPart,
+} from "../core/ports.ts";
 
 /** The object without its undefined fields: requests carry only what was set. */
 function defined<T extends object>(o: T): Partial<T> {
@@ -34,7 +44,7 @@ function writeOptions(o: JobOptions | undefined) {
 
 const payer = (o: JobOptions | undefined) => (o?.requesterPays ? ("requester" as const) : undefined);
 
-export class S3ObjectStore implements ObjectStore, MultipartStore {
+export class S3ObjectStore implements ObjectStore, MultipartStore, ObjectDeleter {
   /**
    * @param s3 the client for listing and reading the source
    * @param clientFor a client for a destination in another region (options.destinationRegion)
@@ -94,6 +104,10 @@ export class S3ObjectStore implements ObjectStore, MultipartStore {
         ...writeOptions(o),
       }),
     );
+  }
+
+  async deleteObject(bucket: string, key: string, options?: JobOptions): Promise<void> {
+    await this.copier(options).send(new DeleteObjectCommand({ Bucket: bucket, Key: key, RequestPayer: payer(options) }));
   }
 
   async head(bucket: string, key: string, options?: JobOptions, versionId?: string): Promise<ObjectHead> {

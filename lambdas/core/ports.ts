@@ -45,6 +45,11 @@ export interface ObjectStore {
   copy(request: CopyRequest): Promise<void>;
 }
 
+/** Deletes one object (its current version: on a versioned bucket, S3 adds a delete marker). A key already gone succeeds. */
+export interface ObjectDeleter {
+  deleteObject(bucket: string, key: string, options?: JobOptions): Promise<void>;
+}
+
 /** What a copy by parts carries over from its source: content headers, user metadata, tags. */
 export interface ObjectHead {
   readonly size: number;
