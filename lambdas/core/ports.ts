@@ -211,6 +211,10 @@ export interface BatchOutcome {
    * Absent in records written before it was kept. @default undefined
    */
   readonly copiedKeys?: readonly string[] | undefined;
+  /** Keys deleted from the destination (a sync's deletions, live changes), in the source's key space. @default none */
+  readonly deletedKeys?: readonly string[] | undefined;
+  /** Keys found already as they should be (live changes: nothing to do). @default 0 */
+  readonly unchanged?: number | undefined;
 }
 
 /** The job's accounting. Records are idempotent: a repeat overwrites. */
