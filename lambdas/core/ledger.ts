@@ -25,6 +25,8 @@ export interface JobSummary {
   /** Keys left uncopied because the job was halted. */
   readonly halted: number;
   readonly bytes: number;
+  /** Keys deleted from the destination (sync --delete): only the destination had them. */
+  readonly deleted: number;
   /** Batches emitted (children included) without an outcome yet. */
   readonly pendingBatches: number;
 }
@@ -72,6 +74,7 @@ export function account(
   // Keys a sync found identical were listed too, though no batch carried them.
   for (const p of portions) listed += p.identical?.length ?? 0;
   let copied = 0;
+  let deleted = 0;
   let bytes = 0;
   let halted = 0;
   let pendingBatches = 0;
@@ -99,6 +102,7 @@ export function account(
   walk(emitted.keys(), (outcome) => {
     if (options.keys) copiedKeys.push(...(outcome.copiedKeys ?? []));
     copied += outcome.copied;
+    deleted += outcome.deletedKeys?.length ?? 0;
     bytes += outcome.copiedBytes;
     vanishedKeys.push(...outcome.vanished);
     halted += outcome.halted ?? 0;
@@ -149,6 +153,7 @@ export function account(
       failed: failures.size,
       halted,
       bytes,
+      deleted,
       pendingBatches,
     },
     failures: [...failures.values()],
