@@ -102,6 +102,42 @@ export class S3Ledger implements Ledger {
     }
   }
 
+  /** A schedule's run in its index, `<prefix>schedules/<name>/runs/<jobId>.json` (lambdas/core/schedule.ts). */
+  async recordScheduledRun(run: { readonly jobId: string; readonly schedule: string }): Promise<void> {
+    await this.put(`${this.prefix}schedules/${run.schedule}/runs/${run.jobId}.json`, run);
+  }
+
+  /** Job ids of a schedule's runs, oldest first (ids begin with the scheduled time): listed, not read. */
+  async scheduledRunIds(schedule: string): Promise<string[]> {
+    const base = `${this.prefix}schedules/${schedule}/runs/`;
+    const keys = await this.listKeys(base);
+    return keys
+      .map((o) => o.key.slice(base.length))
+      .filter((name) => name.endsWith(".json"))
+      .map((name) => name.slice(0, -".json".length))
+      .sort();
+  }
+
+  /** When the job's ledger was last written (its latest record, halt marker or spec), or undefined without one. */
+  async lastWriteAt(jobId: string): Promise<Date | undefined> {
+    let latest: Date | undefined;
+    for (const o of await this.listKeys(this.jobPrefix(jobId))) if (o.modified && (!latest || o.modified > latest)) latest = o.modified;
+    return latest;
+  }
+
+  private async listKeys(prefix: string): Promise<{ key: string; modified?: Date | undefined }[]> {
+    const found: { key: string; modified?: Date | undefined }[] = [];
+    let token: string | undefined;
+    do {
+      const out = await retrying(() =>
+        this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })),
+      );
+      for (const c of out.Contents ?? []) if (c.Key) found.push({ key: c.Key, modified: c.LastModified });
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+    return found;
+  }
+
   /** Every portion and batch outcome recorded so far. */
   async readRecords(jobId: string): Promise<JobRecords> {
     const base = this.jobPrefix(jobId);

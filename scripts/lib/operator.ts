@@ -5,23 +5,17 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { PurgeQueueCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
+import type { ManifestRequest } from "../../lambdas/aws/jobStart.ts";
 import { S3Ledger } from "../../lambdas/aws/s3Ledger.ts";
-import { planManifest } from "../../lambdas/aws/s3Manifest.ts";
-import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
 import { parseSize } from "../../lambdas/core/copyPlan.ts";
 import { S3FanoutError, UsageError } from "../../lambdas/core/errors.ts";
 import { HALT_CHECK_TTL_MS } from "../../lambdas/core/halt.ts";
-import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
-import { type JobSpec, jobRefOf } from "../../lambdas/core/jobSpec.ts";
+import type { JobSpec } from "../../lambdas/core/jobSpec.ts";
 import { type JobSummary, summarize } from "../../lambdas/core/ledger.ts";
-import { type JobRef, type ListTask, listBody, type S3Location } from "../../lambdas/core/messages.ts";
-import { DEFAULT_SPLIT_POINTS, seedRanges } from "../../lambdas/core/ranges.ts";
 import { errorInfo } from "../../lambdas/core/retry.ts";
-import { newJobId } from "../../lambdas/core/selection.ts";
 import { queueDepth } from "../local/queues.ts";
 import { endpointUrl } from "./cli.ts";
 import { type Deployment, loadDeployment } from "./deployment.ts";
-import { checkBucket, PreflightError, preflight } from "./preflight.ts";
 import { parseS3Url } from "./s3url.ts";
 
 /** Flags every operator command takes to find its deployment. */
@@ -63,19 +57,8 @@ export async function readSpec(c: Pick<Connection, "ledger">, jobId: string): Pr
   return spec;
 }
 
-export interface KickoffResult {
-  readonly spec: JobSpec;
-  readonly ledgerUrl: string;
-}
-
-/** A job's keys from a manifest instead of a listing of the source. */
-export interface ManifestRequest {
-  /** The manifest object: a Batch Operations CSV, or an inventory's manifest.json. */
-  readonly bucket: string;
-  readonly key: string;
-  /** Bytes per chunk of a plain CSV file. @default DEFAULT_MANIFEST_CHUNK_BYTES */
-  readonly chunkBytes?: number | undefined;
-}
+// The job start lives in lambdas/aws/jobStart.ts: kickoff and the start-job function of a schedule run the same code.
+export { type KickoffResult, kickoff, type ManifestRequest, seedTasks } from "../../lambdas/aws/jobStart.ts";
 
 /** The flags of a job that takes its keys from a manifest (local, kickoff). */
 export const MANIFEST_FLAGS = {
@@ -104,84 +87,6 @@ export function manifestFromArgs(args: {
   if (key === "" || key.endsWith("/")) throw new UsageError(`--manifest must name an object, got "${args.manifest}"`);
   const chunk = args["manifest-chunk"];
   return { bucket, key, chunkBytes: chunk === undefined ? undefined : parseSize(chunk, "--manifest-chunk") };
-}
-
-/** The list tasks that start a job: its manifest's chunks, else the seeded key ranges. */
-export async function seedTasks(
-  s3: S3Client,
-  job: JobRef,
-  manifest: ManifestRequest | undefined,
-  splitPoints: readonly string[] = DEFAULT_SPLIT_POINTS,
-): Promise<{ tasks: ListTask[]; manifest?: JobSpec["manifest"] }> {
-  if (manifest === undefined) return { tasks: seedRanges(job.source.prefix, splitPoints).map((range) => ({ job, range, hop: 0 })) };
-  const plan = await planManifest(s3, manifest, manifest.chunkBytes);
-  return {
-    tasks: plan.chunks.map((chunk) => ({ job, range: {}, hop: 0, manifest: { ...chunk, row: 0, byte: chunk.start } })),
-    manifest: { bucket: manifest.bucket, key: manifest.key, format: plan.format, files: plan.files.length },
-  };
-}
-
-/** Preflight, write the spec, then seed the listing ranges (or manifest chunks): after this the pipeline runs the job. */
-/** How to grant one more bucket: the kept settings' whole list, then a deploy (a one-off -c would be lost on the next). */
-function redeployWith(flag: string, current: readonly string[], bucket: string): string {
-  return `add it with \`npm run configure -- --${flag} ${[...current, bucket].join(",")}\` and \`npx cdk deploy\``;
-}
-
-export async function kickoff(
-  c: Connection,
-  source: S3Location,
-  destination: S3Location,
-  jobId = newJobId(),
-  options?: JobOptions,
-  manifest?: ManifestRequest,
-): Promise<KickoffResult> {
-  const { deployment } = c;
-  if (deployment.sourceBuckets.length > 0 && !deployment.sourceBuckets.includes(source.bucket)) {
-    throw new PreflightError(
-      `stack ${deployment.stackName} may not read "${source.bucket}" (it may read: ${deployment.sourceBuckets.join(", ")}); ${redeployWith("source-bucket", deployment.sourceBuckets, source.bucket)}`,
-    );
-  }
-  if (deployment.destinationBuckets.length > 0 && !deployment.destinationBuckets.includes(destination.bucket)) {
-    throw new PreflightError(
-      `stack ${deployment.stackName} may not write "${destination.bucket}" (it may write: ${deployment.destinationBuckets.join(", ")}); ${redeployWith("destination-bucket", deployment.destinationBuckets, destination.bucket)}`,
-    );
-  }
-  const readable = [...deployment.sourceBuckets, ...(deployment.manifestBuckets ?? [])];
-  if (manifest !== undefined && deployment.sourceBuckets.length > 0 && !readable.includes(manifest.bucket)) {
-    // The list function reads the manifest, not this command: without the grant every chunk is parked AccessDenied.
-    throw new PreflightError(
-      `stack ${deployment.stackName} may not read the manifest bucket "${manifest.bucket}" (it may read: ${readable.join(", ")}); ${redeployWith("manifest-bucket", deployment.manifestBuckets ?? [], manifest.bucket)}`,
-    );
-  }
-  await preflight(c.s3, source, destination);
-  await checkBucket(c.s3, deployment.ledgerBucket, "ledger");
-  if (await c.ledger.readSpec(jobId)) throw new PreflightError(`job "${jobId}" already exists in the ledger`);
-  const ref: JobRef = options === undefined ? { id: jobId, source, destination } : { id: jobId, source, destination, options };
-  const seeds = await seedTasks(c.s3, ref, manifest);
-  const base: JobSpec = {
-    v: 1,
-    id: jobId,
-    source,
-    destination,
-    mode: options?.sync ? "sync" : "copy",
-    createdAt: new Date().toISOString(),
-    ranges: seeds.tasks.length,
-  };
-  const withOptions: JobSpec = options === undefined ? base : { ...base, options };
-  const spec: JobSpec = seeds.manifest === undefined ? withOptions : { ...withOptions, manifest: seeds.manifest };
-  await c.ledger.writeSpec(spec);
-  const job = jobRefOf(spec);
-  const sink = new SqsMessageSink(c.sqs, {
-    list: deployment.listQueueUrl,
-    copy: deployment.copyQueueUrl,
-    listDlq: deployment.listDlqUrl,
-    copyDlq: deployment.copyDlqUrl,
-  });
-  await sink.send(
-    "list",
-    seeds.tasks.map((task) => ({ body: listBody({ ...task, job }) })),
-  );
-  return { spec, ledgerUrl: `s3://${c.ledger.bucket}/${c.ledger.jobPrefix(jobId)}` };
 }
 
 export interface QueueDepths {
