@@ -19,6 +19,10 @@ export const PipelineMetric = {
   CopyFailures: "CopyFailures",
   CopyThrottles: "CopyThrottles",
   ObjectsVanished: "ObjectsVanished",
+  /** Destination objects a sync with --delete deleted (only the destination had them). */
+  ObjectsDeleted: "ObjectsDeleted",
+  /** Sync jobs whose deletions were refused: more than --max-delete. */
+  DeletionsRefused: "DeletionsRefused",
   KeysListed: "KeysListed",
   /** Listings parked in the list DLQ on a failure retrying cannot fix. */
   ListFailures: "ListFailures",
@@ -28,6 +32,19 @@ export const PipelineMetric = {
   RecordFailures: "RecordFailures",
   /** Every failure above, with an `errorCode` dimension beside `service`. */
   FailuresByCode: "FailuresByCode",
+  /** Live changes: S3 events received, and what converging each named key did. */
+  LiveEvents: "LiveEvents",
+  LiveCopied: "LiveCopied",
+  LiveDeleted: "LiveDeleted",
+  LiveUnchanged: "LiveUnchanged",
+  /** Keys outside the live job (prefix, --include/--exclude), or deletions it does not allow. */
+  LiveIgnored: "LiveIgnored",
+  /** Scheduled runs that started a job (lambdas/start). */
+  ScheduledRunsStarted: "ScheduledRunsStarted",
+  /** Scheduled runs not started because the previous run is neither complete nor halted. */
+  ScheduledRunsSkipped: "ScheduledRunsSkipped",
+  /** Scheduled runs whose start failed (preflight, ledger, queue): the invocation fails and ends in the schedule's DLQ. */
+  ScheduledRunsFailed: "ScheduledRunsFailed",
 } as const;
 
 export type PipelineMetricName = (typeof PipelineMetric)[keyof typeof PipelineMetric];

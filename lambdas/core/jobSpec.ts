@@ -11,8 +11,8 @@ export const JobSpecSchema = v.object({
   id: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/)),
   source: LocationSchema,
   destination: LocationSchema,
-  /** sync: only keys that differ from the destination are copied. */
-  mode: v.picklist(["copy", "sync"]),
+  /** sync: only keys that differ from the destination are copied. live: one UTC day of live changes. */
+  mode: v.picklist(["copy", "sync", "live"]),
   createdAt: v.string(),
   /** Listing ranges seeded, or for a manifest job its chunks. */
   ranges: v.pipe(v.number(), v.integer(), v.minValue(1)),
