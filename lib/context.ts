@@ -24,6 +24,8 @@ export const CONTEXT_KEYS = [
   "manifestBucket",
   "ledgerKmsKeyArn",
   "alarmEmail",
+  "schedule",
+  "scheduledJob",
   "stackName",
 ] as const;
 
@@ -69,5 +71,7 @@ export function stackPropsFromContext(scope: Construct): ContextProps {
     manifestBuckets: list(scope, "manifestBucket"),
     ledgerKmsKeyArn: text(scope, "ledgerKmsKeyArn"),
     alarmEmail: text(scope, "alarmEmail"),
+    schedule: text(scope, "schedule"),
+    scheduledJob: text(scope, "scheduledJob"),
   };
 }

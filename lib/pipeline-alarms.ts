@@ -29,6 +29,8 @@ export interface PipelineAlarmsProps {
   readonly copyWork: WorkQueue;
   /** Address every alarm notifies through an SNS topic (it must confirm the subscription). @default none: alarms without actions */
   readonly email?: string;
+  /** Alarms of other constructs (a scheduled sync's) that notify the same topic. @default none */
+  readonly moreAlarms?: readonly cloudwatch.Alarm[];
 }
 
 export class PipelineAlarms extends Construct {
@@ -95,7 +97,7 @@ export class PipelineAlarms extends Construct {
       }),
       ...atLeastOne,
     });
-    this.alarms = [this.failures, this.functionErrors, props.listWork.dlqAlarm, props.copyWork.dlqAlarm];
+    this.alarms = [this.failures, this.functionErrors, props.listWork.dlqAlarm, props.copyWork.dlqAlarm, ...(props.moreAlarms ?? [])];
 
     if (email !== undefined) {
       this.topic = new sns.Topic(this, "Topic", { displayName: "s3-fanout alarms", enforceSSL: true });

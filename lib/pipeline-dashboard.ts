@@ -28,6 +28,8 @@ export interface PipelineDashboardProps {
   readonly dashboardName?: string;
   /** Period of every graph, a whole number of minutes. @default 1 minute */
   readonly period?: Duration;
+  /** Widgets of other constructs (a scheduled sync's), in a row of their own at the end. @default none */
+  readonly moreWidgets?: readonly cloudwatch.IWidget[];
 }
 
 export class PipelineDashboard extends Construct {
@@ -154,5 +156,6 @@ export class PipelineDashboard extends Construct {
         12,
       ),
     );
+    if (props.moreWidgets && props.moreWidgets.length > 0) this.dashboard.addWidgets(...props.moreWidgets);
   }
 }

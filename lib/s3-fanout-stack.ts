@@ -10,6 +10,7 @@ import { LedgerBucket } from "./ledger-bucket.ts";
 import { PipelineAlarms } from "./pipeline-alarms.ts";
 import { PipelineDashboard } from "./pipeline-dashboard.ts";
 import { PipelineFunction } from "./pipeline-function.ts";
+import { ScheduledSync } from "./scheduled-sync.ts";
 import { WorkQueue } from "./work-queue.ts";
 
 export interface S3FanoutStackProps extends StackProps {
@@ -35,6 +36,10 @@ export interface S3FanoutStackProps extends StackProps {
   readonly ledgerKmsKeyArn?: string;
   /** Address every alarm notifies, through an SNS topic; context `alarmEmail`. @default none: alarms without actions */
   readonly alarmEmail?: string;
+  /** When a scheduled job starts: an EventBridge Scheduler expression such as `rate(1 day)`; context `schedule`, with scheduledJob. @default no schedule */
+  readonly schedule?: string;
+  /** The scheduled job as kickoff flags (`--source s3://B/P --dest s3://B/P --sync`); context `scheduledJob`, with schedule. @default no schedule */
+  readonly scheduledJob?: string;
 }
 
 const entry = (path: string) => fileURLToPath(new URL(`../lambdas/${path}`, import.meta.url));
@@ -59,6 +64,8 @@ export class S3FanoutStack extends Stack {
   public readonly copier: PipelineFunction;
   public readonly dashboard: PipelineDashboard;
   public readonly alarms: PipelineAlarms;
+  /** The schedule and its start-job function, when `schedule` and `scheduledJob` are set. */
+  public readonly scheduledSync?: ScheduledSync;
 
   constructor(scope: Construct, id: string, props: S3FanoutStackProps) {
     super(scope, id, props);
@@ -173,12 +180,33 @@ export class S3FanoutStack extends Stack {
     this.copyWork.deadLetterQueue.grantSendMessages(this.copier.role);
     this.ledger.grantReadWrite(this.copier.role);
 
+    if ((props.schedule === undefined) !== (props.scheduledJob === undefined)) {
+      throw new Error(
+        'schedule and scheduledJob go together: pass both, e.g. -c schedule="rate(1 day)" -c scheduledJob="--source s3://SRC/P --dest s3://DST/P --sync"',
+      );
+    }
+    // A job started on a schedule through kickoff's own code (lib/scheduled-sync.ts).
+    this.scheduledSync =
+      props.schedule === undefined || props.scheduledJob === undefined
+        ? undefined
+        : new ScheduledSync(this, "ScheduledSync", {
+            expression: props.schedule,
+            jobDefinition: props.scheduledJob,
+            sources: this.sources,
+            destinations: this.destinations,
+            manifests: this.manifests,
+            ledger: this.ledger,
+            listWork: this.listWork,
+            copyWork: this.copyWork,
+          });
+
     this.alarms = new PipelineAlarms(this, "Alarms", {
       listFunction: this.lister.fn,
       copyFunction: this.copier.fn,
       listWork: this.listWork,
       copyWork: this.copyWork,
       email: props.alarmEmail,
+      moreAlarms: this.scheduledSync?.alarms,
     });
     this.dashboard = new PipelineDashboard(this, "Dashboard", {
       listFunction: this.lister.fn,
@@ -186,6 +214,7 @@ export class S3FanoutStack extends Stack {
       listWork: this.listWork,
       copyWork: this.copyWork,
       alarms: this.alarms.alarms,
+      moreWidgets: this.scheduledSync?.widgets,
     });
 
     // Operator scripts read these names from `cdk deploy --outputs-file`: keep them.
@@ -202,6 +231,9 @@ export class S3FanoutStack extends Stack {
       DestinationBuckets: this.destinations.bucketNames.join(","),
       ...(this.manifests ? { ManifestBuckets: this.manifests.bucketNames.join(",") } : {}),
       ...(this.alarms.topic ? { AlarmTopicArn: this.alarms.topic.topicArn } : {}),
+      ...(this.scheduledSync
+        ? { ScheduleName: this.scheduledSync.scheduleName, StartJobFunctionName: this.scheduledSync.starter.fn.functionName }
+        : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

@@ -33,6 +33,8 @@ const SETTINGS: Record<ContextKey, { readonly kind: Kind; readonly arg: string; 
   copyMaxConcurrency: { kind: "integer", arg: "N", help: "concurrent copy invocations at most, 2-1000 (default 50)" },
   copyConcurrency: { kind: "integer", arg: "N", help: "copies in flight per copy invocation (default 64)" },
   alarmEmail: { kind: "text", arg: "ADDR", help: "address every alarm notifies, through SNS (default: none)" },
+  schedule: { kind: "text", arg: "EXPR", help: 'when scheduledJob starts: rate(1 day), cron(...), at(...) (default: no schedule)' },
+  scheduledJob: { kind: "text", arg: "FLAGS", help: 'kickoff flags of the scheduled job: --scheduled-job="--source s3://A/P --dest s3://B/P --sync"' },
   stackName: { kind: "text", arg: "NAME", help: `the CloudFormation stack's name (default ${DEFAULT_STACK_NAME})` },
 };
 

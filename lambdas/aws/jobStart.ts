@@ -12,7 +12,7 @@ import { summarize } from "../core/ledger.ts";
 import { type JobRef, type ListTask, listBody, type S3Location } from "../core/messages.ts";
 import { DEFAULT_SPLIT_POINTS, seedRanges } from "../core/ranges.ts";
 import { errorInfo, retrying } from "../core/retry.ts";
-import type { RunState } from "../core/schedule.ts";
+import type { RunState, ScheduledStartPorts } from "../core/schedule.ts";
 import { newJobId, selectionsOverlap } from "../core/selection.ts";
 import type { S3Ledger } from "./s3Ledger.ts";
 import { planManifest } from "./s3Manifest.ts";
@@ -197,4 +197,19 @@ export async function runState(ledger: S3Ledger, jobId: string): Promise<RunStat
   if (await ledger.isHaltMarked(jobId)) return "halted";
   const records = await ledger.readRecords(jobId);
   return summarize(records.portions, records.outcomes).complete ? "complete" : "unfinished";
+}
+
+/** The ports of a scheduled run's start, over the ledger and kickoff itself. */
+export function scheduledStartPorts(target: StartTarget, now: () => Date = () => new Date()): ScheduledStartPorts {
+  const { ledger } = target;
+  return {
+    listRuns: (schedule) => ledger.scheduledRunIds(schedule),
+    recordRun: (run) => ledger.recordScheduledRun(run),
+    jobExists: async (jobId) => (await ledger.readSpec(jobId)) !== undefined,
+    runState: (jobId) => runState(ledger, jobId),
+    start: async (jobId, job) => {
+      await kickoff(target, job.source, job.destination, jobId, job.options, job.manifest);
+    },
+    now,
+  };
 }

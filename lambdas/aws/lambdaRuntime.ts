@@ -5,6 +5,7 @@ import { configFromEnv, type PipelineConfig } from "../config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { CachedHaltSignal } from "../core/halt.ts";
 import { createS3Client, createSqsClient } from "./clients.ts";
+import { scheduledStartPorts, startDeploymentFromEnv } from "./jobStart.ts";
 import { S3Ledger } from "./s3Ledger.ts";
 import { S3ManifestSource } from "./s3Manifest.ts";
 import { S3ObjectStore } from "./s3Store.ts";
@@ -42,6 +43,18 @@ export function lambdaDeps() {
     redelivery: sink,
     ledger,
     halt: new CachedHaltSignal((jobId) => ledger.isHaltMarked(jobId)),
+    logger: new Logger({ serviceName: "s3-fanout" }),
+    metrics: new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "S3Fanout", serviceName: "s3-fanout" }),
+  };
+}
+
+/** The start-job function's dependencies: the deployment it starts jobs on, from its environment (lib/scheduled-sync.ts). */
+export function startLambdaDeps() {
+  const deployment = startDeploymentFromEnv();
+  const s3 = createS3Client();
+  const ledger = new S3Ledger(s3, deployment.ledgerBucket, process.env.LEDGER_PREFIX ?? "");
+  return {
+    ports: scheduledStartPorts({ deployment, s3, sqs: createSqsClient(), ledger }),
     logger: new Logger({ serviceName: "s3-fanout" }),
     metrics: new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "S3Fanout", serviceName: "s3-fanout" }),
   };
