@@ -3,12 +3,14 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Metrics } from "@aws-lambda-powertools/metrics";
 import type { PipelineConfig } from "./config.ts";
 import type { HaltSignal } from "./core/halt.ts";
-import type { Ledger, MessageSink, MultipartStore, ObjectStore, Redelivery } from "./core/ports.ts";
+import type { Ledger, MessageSink, MultipartStore, ObjectDeleter, ObjectStore, Redelivery } from "./core/ports.ts";
 
 export interface PipelineDeps {
   readonly store: ObjectStore;
   /** Copies by parts what is above a job's multipart threshold. */
   readonly multipart?: MultipartStore;
+  /** Deletes what a sync with --delete found only in the destination. */
+  readonly deleter?: ObjectDeleter | undefined;
   readonly sink: MessageSink;
   /** Brings failed records back after a backoff instead of the visibility timeout; without it they wait that out. */
   readonly redelivery?: Redelivery | undefined;

@@ -87,12 +87,17 @@ async function main(): Promise<number> {
     onProgress: (s) => progress.update(s),
   });
   progress.stop();
-  const ok = result.complete && result.failed === 0;
+  const ok = result.complete && result.failed === 0 && !result.deletionsRefused;
   process.stderr.write(
-    `${ok ? "done" : result.haltedEarly ? "HALTED" : "INCOMPLETE"}: job ${result.jobId} ${formatS3Url(source)} -> ${formatS3Url(destination)}: ` +
-      `listed ${result.listed}, copied ${result.copied}, ${result.skipped > 0 ? `skipped ${result.skipped}, ` : ""}vanished ${result.vanished}, failed ${result.failed}, ` +
+    `${ok ? "done" : result.haltedEarly ? "HALTED" : result.deletionsRefused ? "copied, deleted none" : "INCOMPLETE"}: job ${result.jobId} ${formatS3Url(source)} -> ${formatS3Url(destination)}: ` +
+      `listed ${result.listed}, copied ${result.copied}, ${result.skipped > 0 ? `skipped ${result.skipped}, ` : ""}` +
+      `${result.deleted > 0 || result.toDelete > 0 ? `deleted ${result.deleted}, ` : ""}vanished ${result.vanished}, failed ${result.failed}, ` +
       `${result.bytes} bytes in ${result.seconds.toFixed(1)} s\n`,
   );
+  if (result.deletionsRefused)
+    process.stderr.write(
+      `deleted none: ${result.toDelete} keys are only in the destination, more than --max-delete ${args["max-delete"]} (the copies stand)\n`,
+    );
   for (const f of result.failures.slice(0, 20))
     process.stderr.write(`failed: ${JSON.stringify(f.key)} ${f.error.code}: ${f.error.message}\n`);
   if (!result.complete)
@@ -110,6 +115,7 @@ async function main(): Promise<number> {
         copied: result.copied,
         skipped: result.skipped,
         vanished: result.vanished,
+        deleted: result.deleted,
         failed: result.failed,
         halted: result.haltedEarly,
         bytes: result.bytes,

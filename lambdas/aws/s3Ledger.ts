@@ -5,19 +5,32 @@
  *   portions/<id>.json     one finished stretch of a listing range, with the batches it emitted
  *   batches/<batchId>.json one copy batch's outcome
  *   batches/set-<id>.json  the outcomes one copy invocation settled ({ outcomes: [...] }): one PUT per invocation
+ *   extras/<id>.json       sync --delete: the keys only the destination has in one stretch (beside its portion)
+ *   deletion-plan.json     sync --delete: what the job decided to delete once its listing was done
  * Writes are idempotent: an object's name is derived from the record's identity.
  */
 
 import { createHash } from "node:crypto";
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { type JobSpec, parseJobSpec } from "../core/jobSpec.ts";
+import type { DeletionState } from "../core/ledger.ts";
 import { asciiJson } from "../core/messages.ts";
-import type { BatchOutcome, Ledger, PortionRecord } from "../core/ports.ts";
+import type { BatchOutcome, DeletionPlan, ExtrasRecord, Ledger, PortionRecord } from "../core/ports.ts";
 import { errorInfo, retrying } from "../core/retry.ts";
 
 export interface JobRecords {
   readonly portions: PortionRecord[];
   readonly outcomes: Map<string, BatchOutcome>;
+  /** The job's deletion phase (sync --delete), for summarize and account. */
+  readonly deletion: DeletionState;
+}
+
+/** A stretch's record name: the same stretch always gets the same name. */
+function stretchId(range: { readonly startAfter?: string | undefined; readonly endAt?: string | undefined }): string {
+  return createHash("sha256")
+    .update(JSON.stringify([range.startAfter ?? null, range.endAt ?? null]))
+    .digest("base64url")
+    .slice(0, 22);
 }
 
 export class S3Ledger implements Ledger {
@@ -41,11 +54,33 @@ export class S3Ledger implements Ledger {
   }
 
   async recordPortion(record: PortionRecord): Promise<void> {
-    const id = createHash("sha256")
-      .update(JSON.stringify([record.range.startAfter ?? null, record.range.endAt ?? null]))
-      .digest("base64url")
-      .slice(0, 22);
-    await this.put(`${this.jobPrefix(record.jobId)}portions/${id}.json`, record);
+    await this.put(`${this.jobPrefix(record.jobId)}portions/${stretchId(record.range)}.json`, record);
+  }
+
+  async recordExtras(record: ExtrasRecord): Promise<void> {
+    await this.put(`${this.jobPrefix(record.jobId)}extras/${stretchId(record.range)}.json`, record);
+  }
+
+  /** Every extras record of the job; a warm instance GETs only those new or changed since it last read. */
+  async readExtras(jobId: string): Promise<ExtrasRecord[]> {
+    const base = `${this.jobPrefix(jobId)}extras/`;
+    const objects = await this.listAll(base);
+    const out: ExtrasRecord[] = [];
+    let next = 0;
+    const worker = async () => {
+      for (let o = objects[next++]; o !== undefined; o = objects[next++]) out.push((await this.readCached(o.key, o.etag)) as ExtrasRecord);
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    return out;
+  }
+
+  async recordDeletionPlan(plan: DeletionPlan): Promise<void> {
+    await this.put(`${this.jobPrefix(plan.jobId)}deletion-plan.json`, plan);
+  }
+
+  async readDeletionPlan(jobId: string): Promise<DeletionPlan | undefined> {
+    const text = await this.getText(`${this.jobPrefix(jobId)}deletion-plan.json`);
+    return text === undefined ? undefined : (JSON.parse(text) as DeletionPlan);
   }
 
   async recordBatch(outcome: BatchOutcome): Promise<void> {
@@ -141,15 +176,10 @@ export class S3Ledger implements Ledger {
   /** Every portion and batch outcome recorded so far. */
   async readRecords(jobId: string): Promise<JobRecords> {
     const base = this.jobPrefix(jobId);
-    const objects: { key: string; etag: string }[] = [];
-    let token: string | undefined;
-    do {
-      const out = await retrying(() =>
-        this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token })),
-      );
-      for (const c of out.Contents ?? []) if (c.Key && c.ETag) objects.push({ key: c.Key, etag: c.ETag });
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (token);
+    const objects = await this.listAll(base);
+    const planned = objects.some((o) => o.key === `${base}deletion-plan.json`);
+    const [spec, plan] = await Promise.all([this.readSpec(jobId), planned ? this.readDeletionPlan(jobId) : undefined]);
+    const deletion: DeletionState = { expected: spec?.options?.delete === true, plan };
 
     const portions: PortionRecord[] = [];
     const outcomes = new Map<string, BatchOutcome>();
@@ -165,7 +195,20 @@ export class S3Ledger implements Ledger {
       }
     };
     await Promise.all(Array.from({ length: 32 }, worker));
-    return { portions, outcomes };
+    return { portions, outcomes, deletion };
+  }
+
+  private async listAll(prefix: string): Promise<{ key: string; etag: string }[]> {
+    const objects: { key: string; etag: string }[] = [];
+    let token: string | undefined;
+    do {
+      const out = await retrying(() =>
+        this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })),
+      );
+      for (const c of out.Contents ?? []) if (c.Key && c.ETag) objects.push({ key: c.Key, etag: c.ETag });
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+    return objects;
   }
 
   private async readCached(key: string, etag: string): Promise<unknown> {

@@ -25,6 +25,7 @@ function recordMetrics(metrics: Metrics, e: CopyEvent): void {
     metrics.addMetric(PipelineMetric.BytesCopied, MetricUnit.Bytes, e.bytes);
     metrics.addMetric(PipelineMetric.CopyFailures, MetricUnit.Count, e.failed);
     metrics.addMetric(PipelineMetric.ObjectsVanished, MetricUnit.Count, e.vanished);
+    if (e.deleted > 0) metrics.addMetric(PipelineMetric.ObjectsDeleted, MetricUnit.Count, e.deleted);
   } else if (e.kind === "retry" && e.errorClass === "throttle") {
     metrics.addMetric(PipelineMetric.CopyThrottles, MetricUnit.Count, 1);
   }
@@ -80,6 +81,7 @@ function copierDeps(deps: CopyHandlerDeps, limiter: AdaptiveLimiter, context: Co
     ledger: deps.ledger,
     halt: deps.halt,
     multipart: deps.multipart,
+    deleter: deps.deleter,
     partConcurrency: config.partConcurrency,
     limiter,
     policy: config.copyPolicy,

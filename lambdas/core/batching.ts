@@ -5,7 +5,7 @@
  * the same page yields the same batches with the same ids.
  */
 import { BATCH_ID_LENGTH, batchIdOf } from "./ids.ts";
-import { asciiJson, type CopyItem, copyBodyFromWire, copyItemWire, type JobRef } from "./messages.ts";
+import { asciiJson, type CopyItem, type CopyOp, copyBodyFromWire, copyItemWire, type JobRef } from "./messages.ts";
 
 export interface BatchLimits {
   /** Keys per copy message. @default 100 */
@@ -35,16 +35,18 @@ export function packCopyBatches(
   limits: BatchLimits = DEFAULT_BATCH_LIMITS,
   attempt = 0,
   parent = "",
+  op?: CopyOp,
 ): CopyBatch[] {
-  const envelope = copyBodyFromWire(job, "x".repeat(BATCH_ID_LENGTH), attempt, []).length;
+  const envelope = copyBodyFromWire(job, "x".repeat(BATCH_ID_LENGTH), attempt, [], undefined, op).length;
   const batches: CopyBatch[] = [];
   let current: CopyItem[] = [];
   let wires: string[] = [];
   let size = envelope;
   const flush = () => {
     if (current.length === 0) return;
-    const batchId = batchIdOf(job.id, current, attempt, parent);
-    const body = copyBodyFromWire(job, batchId, attempt, wires);
+    // A deletion batch's id differs from a copy batch's of the same keys.
+    const batchId = batchIdOf(job.id, current, attempt, op === undefined ? parent : `${op}:${parent}`);
+    const body = copyBodyFromWire(job, batchId, attempt, wires, undefined, op);
     batches.push({ batchId, keys: current.length, bytes: current.reduce((n, i) => n + i.size, 0), body });
     current = [];
     wires = [];

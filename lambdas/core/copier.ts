@@ -14,7 +14,7 @@ import { resolveJobOptions } from "./jobOptions.ts";
 import type { AdaptiveLimiter } from "./limiter.ts";
 import { type CopyItem, type CopyTask, copyBody, failureBody, redriveOfBytes } from "./messages.ts";
 import { copyByParts, type PartsOutcome, type Resume } from "./multipart.ts";
-import type { BatchOutcome, BatchRef, KeyFailure, Ledger, MessageSink, MultipartStore, ObjectStore } from "./ports.ts";
+import type { BatchOutcome, BatchRef, KeyFailure, Ledger, MessageSink, MultipartStore, ObjectDeleter, ObjectStore } from "./ports.ts";
 import { type BackoffPolicy, classifyError, type ErrorClass, type ErrorInfo, errorInfo, redeliveryDelaySeconds } from "./retry.ts";
 
 export interface CopyPolicy {
@@ -45,6 +45,8 @@ export interface CopierDeps {
   readonly multipart?: MultipartStore;
   /** Parts in flight per object. @default 8 */
   readonly partConcurrency?: number;
+  /** Deletes what a sync with --delete found only in the destination. */
+  readonly deleter?: ObjectDeleter | undefined;
 }
 
 export type CopyEvent =
@@ -78,6 +80,7 @@ export type CopyEvent =
       readonly kind: "settled";
       readonly batchId: string;
       readonly copied: number;
+      readonly deleted: number;
       readonly bytes: number;
       readonly vanished: number;
       readonly failed: number;
@@ -85,7 +88,8 @@ export type CopyEvent =
       readonly halted: number;
     };
 
-type ItemResult = PartsOutcome;
+/** A deletion's results besides failure: deleted, or kept because the source has the key again. */
+type ItemResult = PartsOutcome | { readonly status: "deleted" } | { readonly status: "kept" };
 
 /** Maps a source key to its destination key, as `aws s3 cp --recursive` does. */
 export function destinationKey(task: CopyTask, sourceKey: string): string {
@@ -135,6 +139,7 @@ function settledEvent(o: BatchOutcome): CopyEvent {
     kind: "settled",
     batchId: o.batchId,
     copied: o.copied,
+    deleted: o.deletedKeys?.length ?? 0,
     bytes: o.copiedBytes,
     vanished: o.vanished.length,
     failed: o.failed.length,
@@ -172,6 +177,7 @@ async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promi
         tryNo: n,
       }),
   };
+  if (task.op === "delete") return deleteItem(task, item, destination, attemptDeps, deps);
   const options = resolveJobOptions(task.job.options);
   if (needsMultipart(item.size, { threshold: options.multipartThreshold }, item.etag)) {
     if (!deps.multipart) {
@@ -203,29 +209,54 @@ async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promi
 }
 
 /**
+ * Deletes a key's destination object, unless the source has the key again
+ * since it was listed (a HEAD first): a deletion acts on the current state.
+ */
+async function deleteItem(
+  task: CopyTask,
+  item: CopyItem,
+  destination: string,
+  attemptDeps: AttemptDeps,
+  deps: CopierDeps,
+): Promise<ItemResult> {
+  const heads = deps.multipart;
+  const deleter = deps.deleter;
+  if (heads === undefined || deleter === undefined) {
+    return { status: "failed", error: { code: "DeleteUnavailable", message: "no delete port configured" }, errorClass: "permanent" };
+  }
+  const { job } = task;
+  const seen = await attempt(job.id, attemptDeps, () => heads.head(job.source.bucket, item.key, job.options));
+  if (seen.status === "ok") return { status: "kept" };
+  if (seen.status !== "vanished") return seen;
+  const gone = await attempt(job.id, attemptDeps, () => deleter.deleteObject(job.destination.bucket, destination, job.options));
+  return gone.status === "ok" || gone.status === "vanished" ? { status: "deleted" } : gone;
+}
+
+/**
  * Child batches of a task's keys. Children of a redriven batch carry its
  * `redriveOf`, packed that much smaller so their bodies stay under the cap.
  */
 function packChildren(task: CopyTask, items: readonly CopyItem[], limits: BatchLimits, attempt: number): CopyBatch[] {
-  if (task.redriveOf === undefined) return packCopyBatches(task.job, items, limits, attempt, task.batchId);
-  const redriveOf = task.redriveOf;
+  if (task.redriveOf === undefined) return packCopyBatches(task.job, items, limits, attempt, task.batchId, task.op);
+  const { redriveOf, op } = task;
   const packed = packCopyBatches(
     task.job,
     items,
     { ...limits, maxBytes: limits.maxBytes - redriveOfBytes(redriveOf) },
     attempt,
     task.batchId,
+    op,
   );
   let next = 0;
   return packed.map((b) => {
     const slice = items.slice(next, next + b.keys);
     next += b.keys;
-    return { ...b, body: copyBody({ job: task.job, batchId: b.batchId, attempt, items: slice, redriveOf }) };
+    return { ...b, body: copyBody({ job: task.job, batchId: b.batchId, attempt, items: slice, redriveOf, op }) };
   });
 }
 
 /** The key as its next delivery should see it: with the multipart upload to resume, if any. */
-function resumed(item: CopyItem, resume: Resume | undefined): CopyItem {
+function resumed(item: CopyItem, resume?: Resume): CopyItem {
   const { uploadId: _, ...rest } = item;
   if (resume === undefined) return item.uploadId === undefined ? item : rest;
   return { ...rest, etag: resume.etag ?? item.etag, uploadId: resume.uploadId };
@@ -236,6 +267,8 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
   let copied = 0;
   let copiedBytes = 0;
   const copiedKeys: string[] = [];
+  const deletedKeys: string[] = [];
+  let unchanged = 0;
   const vanished: string[] = [];
   const failed: KeyFailure[] = [];
   const retry: CopyItem[] = [];
@@ -249,13 +282,18 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
       copied++;
       copiedBytes += item.size;
       copiedKeys.push(item.key);
-    } else if (r.status === "vanished") vanished.push(item.key);
+    } else if (r.status === "deleted") deletedKeys.push(item.key);
+    else if (r.status === "kept") unchanged++;
+    else if (r.status === "vanished") vanished.push(item.key);
     else if (r.status === "halted") halted++;
-    else if (r.status === "deferred") deferred.push(resumed(item, r.resume));
-    else if (r.errorClass !== "permanent" && attempts < deps.policy.maxDeliveries) retry.push(resumed(item, r.resume));
-    else {
-      failed.push({ key: item.key, versionId: item.versionId, size: item.size, etag: item.etag, error: r.error, attempts });
-      if (r.resume) abandoned.push({ item, uploadId: r.resume.uploadId });
+    else if (r.status === "deferred") deferred.push(resumed(item, "resume" in r ? r.resume : undefined));
+    else if (r.status === "failed") {
+      const resume = "resume" in r ? r.resume : undefined;
+      if (r.errorClass !== "permanent" && attempts < deps.policy.maxDeliveries) retry.push(resumed(item, resume));
+      else {
+        failed.push({ key: item.key, versionId: item.versionId, size: item.size, etag: item.etag, error: r.error, attempts });
+        if (resume) abandoned.push({ item, uploadId: resume.uploadId });
+      }
     }
   });
 
@@ -287,7 +325,7 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
     ),
   );
   if (failed.length > 0) {
-    const records = failed.map((f) => ({ body: failureBody(task.job, task.batchId, f, f.attempts, f.error) }));
+    const records = failed.map((f) => ({ body: failureBody(task.job, task.batchId, f, f.attempts, f.error, task.op) }));
     await deps.sink.send("copyDlq", records);
     for (const f of failed)
       deps.onEvent?.({
@@ -311,6 +349,7 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
     halted,
     children,
     copiedKeys,
+    ...(task.op === "delete" ? { deletedKeys, unchanged } : {}),
   };
   // A redriven batch's copied keys are matched to the failures it recovers.
   return task.redriveOf === undefined ? outcome : { ...outcome, redriveOf: task.redriveOf };

@@ -31,6 +31,10 @@ export const CHECKSUM_ALGORITHMS = ["CRC32", "CRC32C", "SHA1", "SHA256", "CRC64N
 export const JobOptionsSchema = v.object({
   /** Copy only keys that differ from the destination (merge-joined listings; same size and ETag is identical). */
   sync: v.optional(v.boolean()),
+  /** With sync: delete what only the destination has, once the whole listing is done. */
+  delete: v.optional(v.boolean()),
+  /** With delete: a job that would delete more keys than this deletes none. */
+  maxDelete: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
   /** Objects larger than this are copied by parts. */
   multipartThreshold: v.optional(Bytes),
   /** Bytes per part. */
@@ -77,6 +81,9 @@ export function optionProblems(o: JobOptions): string[] {
   if (o.metadata !== undefined && o.metadataDirective !== "REPLACE") problems.push("metadata needs metadataDirective REPLACE");
   if (o.tagging !== undefined && o.taggingDirective !== "REPLACE") problems.push("tagging needs taggingDirective REPLACE");
   if (o.sseKmsKeyId !== undefined && o.sse !== "aws:kms") problems.push("an SSE-KMS key id needs sse aws:kms");
+  if (o.delete === true && o.sync !== true)
+    problems.push("--delete needs --sync: it deletes what the compared listings find only in the destination");
+  if (o.maxDelete !== undefined && o.delete !== true) problems.push("--max-delete needs --delete");
   return problems;
 }
 

@@ -5,7 +5,7 @@
  * duplicate deliveries count once.
  */
 import { chunksCovered } from "./chunks.ts";
-import type { BatchOutcome, BatchRef, KeyFailure, Ledger, PortionRecord } from "./ports.ts";
+import type { BatchOutcome, BatchRef, DeletionPlan, ExtrasRecord, KeyFailure, Ledger, PortionRecord } from "./ports.ts";
 import { coversKeySpace } from "./ranges.ts";
 
 export interface JobSummary {
@@ -27,6 +27,10 @@ export interface JobSummary {
   readonly bytes: number;
   /** Keys deleted from the destination (sync --delete): only the destination had them. */
   readonly deleted: number;
+  /** Keys only the destination had, once the listing was done (sync --delete). */
+  readonly toDelete: number;
+  /** True when a sync --delete found more than --max-delete such keys and deleted none. */
+  readonly deletionsRefused: boolean;
   /** Batches emitted (children included) without an outcome yet. */
   readonly pendingBatches: number;
 }
@@ -44,10 +48,23 @@ export interface JobAccount {
   readonly vanishedKeys: readonly string[];
   /** With `keys`: every copy of a key the job's batches record, one entry per copy (a key copied twice is there twice). */
   readonly copiedKeys?: readonly string[];
+  /** With `keys`: every key deleted from the destination (source key space). */
+  readonly deletedKeys?: readonly string[];
 }
 
-export function summarize(portions: readonly PortionRecord[], outcomes: ReadonlyMap<string, BatchOutcome>): JobSummary {
-  return account(portions, outcomes).summary;
+/** A job's deletion phase as its records show it. */
+export interface DeletionState {
+  /** The job deletes (sync --delete): it is complete only once its deletions are planned and done. */
+  readonly expected: boolean;
+  readonly plan?: DeletionPlan | undefined;
+}
+
+export function summarize(
+  portions: readonly PortionRecord[],
+  outcomes: ReadonlyMap<string, BatchOutcome>,
+  deletion?: DeletionState,
+): JobSummary {
+  return account(portions, outcomes, { deletion }).summary;
 }
 
 /**
@@ -60,11 +77,15 @@ export function summarize(portions: readonly PortionRecord[], outcomes: Readonly
 export function account(
   portions: readonly PortionRecord[],
   outcomes: ReadonlyMap<string, BatchOutcome>,
-  options: { readonly keys?: boolean } = {},
+  options: { readonly keys?: boolean; readonly deletion?: DeletionState | undefined } = {},
 ): JobAccount {
   const copiedKeys: string[] = [];
+  const deletedKeys: string[] = [];
   const emitted = new Map<string, BatchRef>();
   for (const p of portions) for (const b of p.batches) emitted.set(b.batchId, b);
+  const plan = options.deletion?.plan;
+  // Deletion batches carry no listed keys: they are walked for their outcomes, not counted as listed.
+  const deletionBatches = plan?.batches ?? [];
   let listed = 0;
   let listedBytes = 0;
   for (const b of emitted.values()) {
@@ -98,9 +119,10 @@ export function account(
     }
   };
 
-  // Walk from the listed batches down through retry children.
-  walk(emitted.keys(), (outcome) => {
+  // Walk from the listed batches (and deletion batches) down through retry children.
+  walk([...emitted.keys(), ...deletionBatches.map((b) => b.batchId)], (outcome) => {
     if (options.keys) copiedKeys.push(...(outcome.copiedKeys ?? []));
+    if (options.keys) deletedKeys.push(...(outcome.deletedKeys ?? []));
     copied += outcome.copied;
     deleted += outcome.deletedKeys?.length ?? 0;
     bytes += outcome.copiedBytes;
@@ -110,11 +132,14 @@ export function account(
   });
 
   // Then every redrive tree: what it settled, and the latest error of what failed again.
-  const recovered = new Map<string, "copied" | "vanished">();
+  const recovered = new Map<string, "copied" | "vanished" | "deleted">();
   const failedAgain = new Map<string, FailedKey>();
   const redriveRoots = [...outcomes.values()].filter((o) => o.redriveOf !== undefined && !seen.has(o.batchId)).map((o) => o.batchId);
   walk(redriveRoots, (outcome) => {
+    deleted += outcome.deletedKeys?.length ?? 0;
+    if (options.keys) deletedKeys.push(...(outcome.deletedKeys ?? []));
     for (const key of outcome.copiedKeys ?? []) recovered.set(key, "copied");
+    for (const key of outcome.deletedKeys ?? []) recovered.set(key, "deleted");
     for (const key of outcome.vanished) if (recovered.get(key) !== "copied") recovered.set(key, "vanished");
     for (const f of outcome.failed) failedAgain.set(f.key, { ...f, batchId: outcome.batchId });
   });
@@ -126,6 +151,8 @@ export function account(
       copied++;
       bytes += failure.size;
       failures.delete(key);
+    } else if (settled === "deleted") {
+      failures.delete(key); // a redriven deletion that went through: counted in `deleted` above
     } else if (settled === "vanished") {
       vanishedKeys.push(key);
       failures.delete(key);
@@ -139,9 +166,11 @@ export function account(
   const manifest = portions.some((p) => p.chunk !== undefined);
   const rangesCovered = manifest ? chunksCovered(portions) : coversKeySpace(portions.map((p) => p.range));
   const skipped = portions.reduce((n, p) => n + (p.skipped ?? 0), 0);
+  // A job that deletes is done only once its deletions are decided (after the whole listing) and settled.
+  const deletionsDecided = options.deletion?.expected !== true || plan !== undefined;
   return {
     summary: {
-      complete: rangesCovered && pendingBatches === 0,
+      complete: rangesCovered && pendingBatches === 0 && deletionsDecided,
       rangesCovered,
       portions: portions.length,
       rangesWithKeys: portions.filter((p) => p.listed > 0).length,
@@ -154,11 +183,13 @@ export function account(
       halted,
       bytes,
       deleted,
+      toDelete: plan?.count ?? 0,
+      deletionsRefused: plan?.refused ?? false,
       pendingBatches,
     },
     failures: [...failures.values()],
     vanishedKeys,
-    ...(options.keys ? { copiedKeys } : {}),
+    ...(options.keys ? { copiedKeys, deletedKeys } : {}),
   };
 }
 
@@ -166,6 +197,27 @@ export function account(
 export class InMemoryLedger implements Ledger {
   private readonly portions = new Map<string, PortionRecord>();
   private readonly outcomes = new Map<string, BatchOutcome>();
+  private readonly extras = new Map<string, ExtrasRecord>();
+  private plan: DeletionPlan | undefined;
+
+  /** @param deletes the job deletes (sync --delete): its summary waits for the deletion plan. */
+  constructor(private readonly deletes = false) {}
+
+  async recordExtras(record: ExtrasRecord): Promise<void> {
+    this.extras.set(JSON.stringify([record.range.startAfter ?? null, record.range.endAt ?? null]), record);
+  }
+
+  async readExtras(): Promise<ExtrasRecord[]> {
+    return [...this.extras.values()];
+  }
+
+  async recordDeletionPlan(plan: DeletionPlan): Promise<void> {
+    this.plan = plan;
+  }
+
+  async readDeletionPlan(): Promise<DeletionPlan | undefined> {
+    return this.plan;
+  }
 
   async recordPortion(record: PortionRecord): Promise<void> {
     const key = JSON.stringify([record.range.startAfter ?? null, record.range.endAt ?? null]);
@@ -181,7 +233,7 @@ export class InMemoryLedger implements Ledger {
   }
 
   summary(): JobSummary {
-    return summarize([...this.portions.values()], this.outcomes);
+    return summarize([...this.portions.values()], this.outcomes, { expected: this.deletes, plan: this.plan });
   }
 
   failures(): KeyFailure[] {

@@ -5,9 +5,11 @@
  * continuation and every copy batch are safely enqueued.
  */
 import { type BatchLimits, packCopyBatches } from "./batching.ts";
+import { EXTRAS_PER_RECORD, isLedgerKey } from "./deletions.ts";
+import { ConfigError } from "./errors.ts";
 import type { HaltSignal } from "./halt.ts";
 import { keyFilter } from "./jobOptions.ts";
-import { type ListTask, listBody } from "./messages.ts";
+import { finishBody, type ListTask, listBody } from "./messages.ts";
 import type { BatchRef, Ledger, ListedObject, ListPage, MessageSink, ObjectHeads, ObjectStore } from "./ports.ts";
 import { isPastEnd, type KeyRange, rangeContains, splitPoints, splitRange } from "./ranges.ts";
 import { DestinationCursor, partitionIdentical, type SyncDeps } from "./sync.ts";
@@ -70,6 +72,8 @@ export interface ListResult {
   readonly halted?: boolean;
   /** Ranges split off and enqueued by this invocation. */
   readonly splits?: number;
+  /** Destination keys the source lacks that this invocation recorded for deletion (sync --delete). */
+  readonly extra?: number;
 }
 
 export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListResult> {
@@ -93,8 +97,29 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
   let portion = emptyPortion();
   let portionStartPage = 0;
   const stopped = () => ({ listed: total, pages, batches, halted: true });
-  const record = (stretch: KeyRange, continued: boolean) =>
-    deps.ledger.recordPortion({
+  const deletes = sync !== undefined && job.options?.delete === true ? sync : undefined;
+  let extra = 0;
+  /**
+   * A job with deletions records, before each stretch's portion, the destination keys the source
+   * lacks up to the stretch's end (`sourceHasEnd`: the source has that key, the last one of a page).
+   */
+  const recordExtras = async (stretch: KeyRange, sourceHasEnd: boolean) => {
+    if (deletes === undefined) return;
+    if (deps.ledger.recordExtras === undefined) throw new ConfigError("this ledger cannot record deletions");
+    await deletes.cursor.passTo(stretch.endAt, sourceHasEnd);
+    const keys: string[] = [];
+    let kept = 0;
+    for (const key of deletes.cursor.takeExtra()) {
+      if (!selects(key)) continue; // outside the job's patterns: not in the selection, never deleted
+      if (isLedgerKey(deletes.destination.key(key))) kept++;
+      else keys.push(key);
+    }
+    extra += keys.length;
+    await deps.ledger.recordExtras({ jobId: job.id, range: stretch, keys, protected: kept });
+  };
+  const record = async (stretch: KeyRange, continued: boolean, sourceHasEnd = continued) => {
+    await recordExtras(stretch, sourceHasEnd);
+    await deps.ledger.recordPortion({
       jobId: job.id,
       range: stretch,
       listed: portion.listed,
@@ -103,6 +128,7 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
       continued,
       ...(sync === undefined ? {} : { identical: portion.identical }),
     });
+  };
 
   for (;;) {
     if (await deps.halt.isHalted(job.id)) return stopped();
@@ -138,8 +164,22 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
     }
     const last = page.objects.at(-1);
     if (pastEnd || page.nextToken === undefined) {
+      if (deletes !== undefined && !(await deletes.cursor.passTo(range.endAt, false, EXTRAS_PER_RECORD))) {
+        // More keys only in the destination than one record should hold: record up to the last one and
+        // hand on the rest of the range (the source has nothing more before it is past the range).
+        if (await deps.halt.isHalted(job.id)) return stopped();
+        const through = deletes.cursor.lastExtra() as string;
+        await deps.sink.send("list", [{ body: listBody({ job, range: { startAfter: through, endAt: range.endAt }, hop: task.hop + 1 }) }]);
+        await record({ startAfter: range.startAfter, endAt: through }, true, false);
+        return { listed: total, pages, batches, continuedFrom: through, splits, extra };
+      }
       await record(range, false);
-      return { listed: total, pages, batches, splits };
+      if (deletes !== undefined) {
+        // Whoever finishes the last range sees every stretch recorded and plans the deletions.
+        if (await deps.halt.isHalted(job.id)) return stopped();
+        await deps.sink.send("list", [{ body: finishBody(job) }]);
+      }
+      return { listed: total, pages, batches, splits, ...(deletes === undefined ? {} : { extra }) };
     }
     if (last !== undefined) startAfter = last.key;
     token = page.nextToken;
@@ -178,7 +218,7 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
       await deps.sink.send("list", [{ body: listBody({ job, range: rest, token, hop: task.hop + 1 }) }]);
       // Pages of no keys (e.g. over delete markers) move the token, not the key: no portion is finished yet.
       if (startAfter !== range.startAfter) await record({ startAfter: range.startAfter, endAt: startAfter }, true);
-      return { listed: total, pages, batches, continuedFrom: startAfter, splits };
+      return { listed: total, pages, batches, continuedFrom: startAfter, splits, ...(deletes === undefined ? {} : { extra }) };
     }
     if (pages - portionStartPage >= portionPages && startAfter !== range.startAfter) {
       // A long listing records what it finished as it goes: records stay small, and a crash loses less.

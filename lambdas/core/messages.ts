@@ -71,6 +71,9 @@ const CopyItemSchema = v.object({
 
 const BatchId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,128}$/));
 
+/** What a copy-queue batch does to its keys: copy them (the default), or delete them from the destination. */
+const OpSchema = v.optional(v.picklist(["delete"]));
+
 const CopyMessageSchema = v.object({
   v: v.literal(MESSAGE_VERSION),
   type: v.literal("copy"),
@@ -78,6 +81,7 @@ const CopyMessageSchema = v.object({
   batch: BatchId,
   attempt: v.pipe(v.number(), v.integer(), v.minValue(0)),
   redriveOf: v.optional(BatchId),
+  op: OpSchema,
   items: v.pipe(v.array(CopyItemSchema), v.minLength(1), v.maxLength(1000)),
 });
 
@@ -91,6 +95,17 @@ const CopyFailureSchema = v.object({
   size: v.pipe(v.number(), v.integer(), v.minValue(0)),
   etag: v.optional(v.pipe(v.string(), v.maxLength(256))),
   versionId: v.optional(VersionId),
+  op: OpSchema,
+});
+
+/**
+ * Sent by a listing of a job with deletions when it finishes its range: the
+ * receiver checks whether the whole listing is done and, if so, plans the deletions.
+ */
+const FinishMessageSchema = v.object({
+  v: v.literal(MESSAGE_VERSION),
+  type: v.literal("finish"),
+  job: JobRefSchema,
 });
 
 export interface S3Location {
@@ -138,7 +153,14 @@ export interface CopyTask {
    * key failed. Retry children of the batch carry it on. Absent otherwise.
    */
   readonly redriveOf?: string | undefined;
+  /** "delete": delete each key's destination object if the source lacks it. @default copy */
+  readonly op?: CopyOp | undefined;
 }
+
+export type CopyOp = "delete";
+
+/** The list queue carries key ranges (or manifest chunks) to list, and "finish" checks of jobs with deletions. */
+export type ListQueueTask = { readonly kind: "list"; readonly task: ListTask } | { readonly kind: "finish"; readonly job: JobRef };
 
 /** JSON with every non-ASCII character escaped: always valid in SQS. */
 export function asciiJson(value: unknown): string {
@@ -194,10 +216,11 @@ export function copyBodyFromWire(
   attempt: number,
   itemsJson: readonly string[],
   redriveOf?: string | undefined,
+  op?: CopyOp | undefined,
 ): string {
   // `items` is the last field, so the envelope's closing `[]}` takes the items.
-  // An undefined redriveOf is left out by JSON.stringify.
-  const envelope = asciiJson({ v: MESSAGE_VERSION, type: "copy", job: jobToWire(job), batch: batchId, attempt, redriveOf, items: [] });
+  // An undefined redriveOf or op is left out by JSON.stringify.
+  const envelope = asciiJson({ v: MESSAGE_VERSION, type: "copy", job: jobToWire(job), batch: batchId, attempt, redriveOf, op, items: [] });
   return `${envelope.slice(0, -3)}[${itemsJson.join(",")}]}`;
 }
 
@@ -208,7 +231,12 @@ export function copyBody(task: CopyTask): string {
     task.attempt,
     task.items.map((i) => asciiJson(copyItemWire(i))),
     task.redriveOf,
+    task.op,
   );
+}
+
+export function finishBody(job: JobRef): string {
+  return asciiJson({ v: MESSAGE_VERSION, type: "finish", job: jobToWire(job) });
 }
 
 /** Bytes a `redriveOf` field adds to a copy message body. */
@@ -246,6 +274,16 @@ function checkEnvelope(value: unknown, type: string, alsoAccepted: readonly stri
 
 export function parseListBody(body: string): ListTask {
   return asMalformed(() => parseListMessage(body));
+}
+
+/** Parses list-queue work: a listing (parseListBody), or a finish check. */
+export function parseListQueueBody(body: string): ListQueueTask {
+  return asMalformed(() => {
+    const raw = parseJson(body);
+    if (checkEnvelope(raw, "list", ["list-failure", "finish"]) === "finish")
+      return { kind: "finish", job: jobFromWire(check(FinishMessageSchema, raw, "finish").job) };
+    return { kind: "list", task: parseListMessage(body) };
+  });
 }
 
 /**
@@ -306,6 +344,7 @@ function parseCopyMessage(body: string): CopyTask {
     job: jobFromWire(msg.job),
     batchId: msg.batch,
     attempt: msg.attempt,
+    ...(msg.op === undefined ? {} : { op: msg.op }),
     items: msg.items.map((i) => ({
       key: decodeKey(i.k),
       size: i.s,
@@ -327,14 +366,30 @@ function parseFailureRecord(raw: unknown): CopyTask {
   const job = jobFromWire(msg.job);
   const base: CopyItem = { key: decodeKey(msg.key), size: msg.size, etag: msg.etag };
   const item: CopyItem = msg.versionId === undefined ? base : { ...base, versionId: msg.versionId };
-  return { job, batchId: batchIdOf(job.id, [item], 0, `redrive:${msg.batch}`), attempt: 0, items: [item], redriveOf: msg.batch };
+  const task: CopyTask = {
+    job,
+    batchId: batchIdOf(job.id, [item], 0, `redrive:${msg.batch}`),
+    attempt: 0,
+    items: [item],
+    redriveOf: msg.batch,
+  };
+  // A redriven deletion stays a deletion: it must never come back as a copy.
+  return msg.op === undefined ? task : { ...task, op: msg.op };
 }
 
 /** A copy DLQ record: one key that could not be copied, with its error. */
-export function failureBody(job: JobRef, batchId: string, item: CopyItem, attempts: number, error: ErrorInfo): string {
+export function failureBody(
+  job: JobRef,
+  batchId: string,
+  item: CopyItem,
+  attempts: number,
+  error: ErrorInfo,
+  op?: CopyOp | undefined,
+): string {
   return asciiJson({
     v: MESSAGE_VERSION,
     type: "copy-failure",
+    op,
     job: jobToWire(job),
     batch: batchId,
     key: encodeKey(item.key),

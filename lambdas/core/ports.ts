@@ -217,10 +217,41 @@ export interface BatchOutcome {
   readonly unchanged?: number | undefined;
 }
 
+/** What one finished stretch of a sync --delete listing found only in the destination. */
+export interface ExtrasRecord {
+  readonly jobId: string;
+  /** The stretch, as its portion record names it. */
+  readonly range: KeyRange;
+  /** Destination keys the source lacks, in the source's key space and byte order, that the job may delete. */
+  readonly keys: readonly string[];
+  /** Such keys that are a ledger's own records: never deleted. */
+  readonly protected: number;
+}
+
+/** What a sync --delete job decided to delete, once its whole listing was done. Written once. */
+export interface DeletionPlan {
+  readonly jobId: string;
+  readonly decidedAt: string;
+  /** Keys only the destination has. */
+  readonly count: number;
+  readonly maxDelete?: number | undefined;
+  /** True when count exceeds maxDelete: nothing is deleted. */
+  readonly refused: boolean;
+  /** The deletion batches sent to the copy queue (none when refused). */
+  readonly batches: readonly BatchRef[];
+  /** Ledger records found only in the destination, left alone. */
+  readonly protected: number;
+}
+
 /** The job's accounting. Records are idempotent: a repeat overwrites. */
 export interface Ledger {
   recordPortion(record: PortionRecord): Promise<void>;
   recordBatch(outcome: BatchOutcome): Promise<void>;
   /** Several outcomes in as few writes as the ledger can: a copy invocation records its batches at once. */
   recordBatches(outcomes: readonly BatchOutcome[]): Promise<void>;
+  /** Jobs with deletions: written before the portion record of the same stretch. */
+  recordExtras?(record: ExtrasRecord): Promise<void>;
+  readExtras?(jobId: string): Promise<ExtrasRecord[]>;
+  recordDeletionPlan?(plan: DeletionPlan): Promise<void>;
+  readDeletionPlan?(jobId: string): Promise<DeletionPlan | undefined>;
 }

@@ -17,10 +17,16 @@ export interface SyncDeps {
   readonly pageSize: number;
 }
 
-/** The destination's objects in step with a source listing, keys in the source's key space. */
+/**
+ * The destination's objects in step with a source listing, keys in the source's key space.
+ * Destination keys passed over with no source key asked for are kept in `extra`: only the
+ * destination has them (what a sync with --delete deletes).
+ */
 export class DestinationCursor {
   private readonly objects: AsyncIterator<ListedObject>;
   private current: IteratorResult<ListedObject> | undefined;
+  /** Destination keys the source lacks, in byte order, since the last `takeExtra`. */
+  private extra: string[] = [];
 
   /** @param range the source range being listed; the destination is read over the same keys, lazily. */
   constructor(deps: SyncDeps, bucket: string, destinationPrefix: string, sourcePrefix: string, range: KeyRange) {
@@ -33,11 +39,49 @@ export class DestinationCursor {
     for (;;) {
       this.current ??= await this.objects.next();
       if (this.current.done) return undefined;
-      const order = compareKeys(this.current.value.key, sourceKey);
-      if (order === 0) return this.current.value;
+      const found = this.current.value;
+      const order = compareKeys(found.key, sourceKey);
       if (order > 0) return undefined;
       this.current = undefined;
+      if (order === 0) return found;
+      this.extra.push(found.key);
     }
+  }
+
+  /**
+   * Passes over the destination's keys up to `through` (to the end when undefined), keeping those the
+   * source lacks. `sourceHas` says the source has `through` itself (the last key of a page it listed).
+   * Stops early, returning false, once `limit` keys are kept.
+   */
+  async passTo(through: string | undefined, sourceHas: boolean, limit = Number.POSITIVE_INFINITY): Promise<boolean> {
+    for (;;) {
+      this.current ??= await this.objects.next();
+      if (this.current.done) return true;
+      const key = this.current.value.key;
+      if (through !== undefined) {
+        const order = compareKeys(key, through);
+        if (order > 0) return true;
+        if (order === 0 && sourceHas) {
+          this.current = undefined;
+          return true;
+        }
+      }
+      if (this.extra.length >= limit) return false;
+      this.extra.push(key);
+      this.current = undefined;
+    }
+  }
+
+  /** The last key kept, if any since the last `takeExtra`. */
+  lastExtra(): string | undefined {
+    return this.extra.at(-1);
+  }
+
+  /** The kept keys so far, handed over once. */
+  takeExtra(): string[] {
+    const taken = this.extra;
+    this.extra = [];
+    return taken;
   }
 }
 

@@ -9,15 +9,16 @@
  */
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
+import { finishListing } from "../core/deletions.ts";
 import { ConfigError } from "../core/errors.ts";
 import { listRange } from "../core/lister.ts";
 import { ManifestError } from "../core/manifest.ts";
 import { DEFAULT_HEAD_CONCURRENCY, listManifestChunk } from "../core/manifestLister.ts";
-import { type ListTask, listFailureBody, parseListBody } from "../core/messages.ts";
+import { type JobRef, type ListQueueTask, type ListTask, listFailureBody, parseListQueueBody } from "../core/messages.ts";
 import type { ManifestSource } from "../core/ports.ts";
 import { classifyError, type ErrorInfo, errorInfo } from "../core/retry.ts";
 import type { PipelineDeps } from "../deps.ts";
-import { instanceLogger, type SqsBatchHandler, sqsBatchHandler } from "../sqsBatch.ts";
+import { type Invocation, instanceLogger, type SqsBatchHandler, sqsBatchHandler } from "../sqsBatch.ts";
 import { PipelineMetric } from "../telemetry.ts";
 
 export interface ListHandlerDeps extends PipelineDeps {
@@ -31,16 +32,19 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
   const { config } = deps;
   const logger = instanceLogger(deps.logger);
   return (event, context: Context) =>
-    sqsBatchHandler<ListTask>({
-      parse: parseListBody,
-      describe: work,
+    sqsBatchHandler<ListQueueTask>({
+      parse: parseListQueueBody,
+      describe: (t) => (t.kind === "finish" ? { jobId: t.job.id, finish: true } : work(t.task)),
       sink: deps.sink,
       queue: "list",
       redelivery: deps.redelivery,
       dlq: "listDlq",
       logger,
       metrics: deps.metrics,
-      handle: async (task, record, { logger, failures }) => {
+      handle: async (queued, record, invocation) => {
+        if (queued.kind === "finish") return finish(queued.job, deps, invocation);
+        const { task } = queued;
+        const { logger, failures } = invocation;
         const common = {
           sink: deps.sink,
           ledger: deps.ledger,
@@ -92,6 +96,29 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
         }
       },
     })(event, context).finally(() => deps.metrics?.publishStoredMetrics());
+}
+
+/** A finish check of a sync --delete job: plans its deletions once its whole listing is recorded. */
+async function finish(job: JobRef, deps: ListHandlerDeps, { logger, failures }: Invocation): Promise<void> {
+  const result = await finishListing(job, { ledger: deps.ledger, sink: deps.sink, halt: deps.halt, limits: deps.config.limits });
+  const at = { jobId: job.id, finish: result.status };
+  if (result.status === "planned") {
+    logger.info("deletions planned", {
+      ...at,
+      keys: result.plan.count,
+      batches: result.plan.batches.length,
+      protected: result.plan.protected,
+    });
+  } else if (result.status === "refused") {
+    // The copies stand and nothing is deleted; a person decides (a new job with a higher --max-delete).
+    logger.error("deletions refused", {
+      ...at,
+      errorCode: "MaxDeleteExceeded",
+      errorMessage: `${result.plan.count} keys only in the destination, more than --max-delete ${result.plan.maxDelete}: deleted none`,
+    });
+    deps.metrics?.addMetric(PipelineMetric.DeletionsRefused, MetricUnit.Count, 1);
+    failures.add("MaxDeleteExceeded");
+  } else logger.info("finish check", at);
 }
 
 /** A listing task's job and where in the key space (or the manifest) it works, for log lines. */

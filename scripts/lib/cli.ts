@@ -61,6 +61,8 @@ export async function runCommand(main: () => Promise<number>): Promise<void> {
 /** The job options every job-starting command takes (local, kickoff). */
 export const JOB_OPTION_FLAGS = {
   sync: { type: "boolean" },
+  delete: { type: "boolean" },
+  "max-delete": { type: "string" },
   "multipart-threshold": { type: "string" },
   "part-size": { type: "string" },
   include: { type: "string", multiple: true },
@@ -79,6 +81,9 @@ export const JOB_OPTION_FLAGS = {
 } as const;
 
 export const JOB_OPTION_USAGE = `  --sync                      copy only keys missing or different in the destination (same size and ETag: skipped)
+  --delete                    with --sync: delete destination keys the source lacks, once the whole source
+                              listing is done and none of it failed (ledger records under the job are kept)
+  --max-delete N              with --delete: if more than N keys would be deleted, delete none and fail
   --multipart-threshold SIZE  copy objects above SIZE by parts (default 64MiB; always above 5GiB)
   --part-size SIZE            bytes per part, 5MiB-5GiB (default 64MiB; grown to fit 10,000 parts)
   --include GLOB              copy only keys (below the source prefix) matching GLOB; repeatable
@@ -106,6 +111,7 @@ type JobOptionArgs = {
 export function jobOptionsFromArgs(args: JobOptionArgs): JobOptions | undefined {
   const raw: Record<string, unknown> = {
     sync: args.sync,
+    delete: args.delete,
     include: args.include,
     exclude: args.exclude,
     storageClass: args["storage-class"],
@@ -119,6 +125,11 @@ export function jobOptionsFromArgs(args: JobOptionArgs): JobOptions | undefined 
     requesterPays: args["requester-pays"],
     destinationRegion: args["dest-region"],
   };
+  const maxDelete = args["max-delete"];
+  if (maxDelete !== undefined) {
+    if (!/^\d+$/.test(maxDelete)) throw new UsageError(`--max-delete must be a whole number, got "${maxDelete}"`);
+    raw.maxDelete = Number(maxDelete);
+  }
   if (args["multipart-threshold"] !== undefined) raw.multipartThreshold = parseSize(args["multipart-threshold"], "--multipart-threshold");
   if (args["part-size"] !== undefined) {
     const partSize = parseSize(args["part-size"], "--part-size");

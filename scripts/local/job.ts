@@ -19,7 +19,7 @@ import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
 import type { JobSpec } from "../../lambdas/core/jobSpec.ts";
 import { account, InMemoryLedger, type JobSummary } from "../../lambdas/core/ledger.ts";
 import { type JobRef, listBody, type S3Location } from "../../lambdas/core/messages.ts";
-import type { BatchOutcome, KeyFailure, Ledger, ObjectStore, PortionRecord } from "../../lambdas/core/ports.ts";
+import type { BatchOutcome, DeletionPlan, ExtrasRecord, KeyFailure, Ledger, ObjectStore, PortionRecord } from "../../lambdas/core/ports.ts";
 import { DEFAULT_SPLIT_POINTS } from "../../lambdas/core/ranges.ts";
 import { newJobId, selectionsOverlap } from "../../lambdas/core/selection.ts";
 import { type ManifestRequest, seedTasks } from "../lib/operator.ts";
@@ -146,7 +146,7 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   const config = pipelineConfig(queues, options);
   await s3Ledger.writeSpec(jobSpec(job, seeds));
   // Handlers write the S3 ledger; the progress display reads counts from a mirror, not by re-listing it.
-  const progress = new InMemoryLedger();
+  const progress = new InMemoryLedger(job.options?.delete === true);
   const ledger = new MirroredLedger(s3Ledger, progress);
   // As in Lambda, copies get one SDK attempt so that the limiter hears every SlowDown; a client handed in is used as it is.
   const copyClient = options.s3 ?? createS3Client({ ...clientOptions, maxAttempts: 1 });
@@ -167,7 +167,7 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   const functions = startFunctions(
     sqs,
     queues,
-    { store, multipart: baseStore, manifests: new S3ManifestSource(s3), sink, ledger, halt, config, logger },
+    { store, multipart: baseStore, deleter: baseStore, manifests: new S3ManifestSource(s3), sink, ledger, halt, config, logger },
     options,
     `s3-fanout-${jobId}`,
   );
@@ -188,7 +188,7 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
     s3Ledger.readRecords(jobId),
   ]);
   dlq = { list: listDlqDepth, copy: copyDlqDepth };
-  const accounted = account(records.portions, records.outcomes);
+  const accounted = account(records.portions, records.outcomes, { deletion: records.deletion });
   summary = accounted.summary;
   const keptQueues: string[] = [];
   if (!options.keepQueues) {
@@ -248,9 +248,30 @@ class MirroredLedger implements Ledger {
     await this.recordBatches([outcome]);
   }
 
+  async recordExtras(record: ExtrasRecord): Promise<void> {
+    await this.durable.recordExtras?.(record);
+    await this.mirror.recordExtras?.({ ...record, keys: [] });
+  }
+
+  /** Reads come from the durable ledger: what every list invocation wrote. */
+  async readExtras(jobId: string): Promise<ExtrasRecord[]> {
+    return (await this.durable.readExtras?.(jobId)) ?? [];
+  }
+
+  async recordDeletionPlan(plan: DeletionPlan): Promise<void> {
+    await this.durable.recordDeletionPlan?.(plan);
+    await this.mirror.recordDeletionPlan?.(plan);
+  }
+
+  async readDeletionPlan(jobId: string): Promise<DeletionPlan | undefined> {
+    return this.durable.readDeletionPlan?.(jobId);
+  }
+
   async recordBatches(outcomes: readonly BatchOutcome[]): Promise<void> {
     await this.durable.recordBatches(outcomes);
-    await this.mirror.recordBatches(outcomes.map((o) => (o.redriveOf === undefined ? { ...o, copiedKeys: undefined } : o)));
+    await this.mirror.recordBatches(
+      outcomes.map((o) => (o.redriveOf === undefined ? { ...o, copiedKeys: undefined, deletedKeys: o.deletedKeys?.map(() => "") } : o)),
+    );
   }
 }
 
@@ -270,7 +291,7 @@ async function waitForCompletion(
     const summary = ledger.summary();
     options.onProgress?.(summary);
     if (summary.complete || (await halted())) return summary;
-    const key = `${summary.portions}/${summary.copied}/${summary.failed}/${summary.vanished}/${summary.pendingBatches}`;
+    const key = `${summary.portions}/${summary.copied}/${summary.deleted}/${summary.toDelete}/${summary.failed}/${summary.vanished}/${summary.pendingBatches}`;
     if (key !== lastKey) {
       lastKey = key;
       lastChange = Date.now();
