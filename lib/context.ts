@@ -26,6 +26,9 @@ export const CONTEXT_KEYS = [
   "alarmEmail",
   "schedule",
   "scheduledJob",
+  "live",
+  "liveDelete",
+  "liveJob",
   "stackName",
 ] as const;
 
@@ -73,5 +76,16 @@ export function stackPropsFromContext(scope: Construct): ContextProps {
     alarmEmail: text(scope, "alarmEmail"),
     schedule: text(scope, "schedule"),
     scheduledJob: text(scope, "scheduledJob"),
+    live: boolean(scope, "live"),
+    liveDelete: boolean(scope, "liveDelete"),
+    liveJob: text(scope, "liveJob"),
   };
+}
+
+/** true or false (a string from -c, a boolean from cdk.json); undefined when absent. */
+function boolean(scope: Construct, name: string): boolean | undefined {
+  const raw = text(scope, name);
+  if (raw === undefined) return undefined;
+  if (raw !== "true" && raw !== "false") throw new Error(`context "${name}" must be true or false, got "${raw}"`);
+  return raw === "true";
 }

@@ -5,8 +5,10 @@ import { CfnOutput, Duration, Stack, type StackProps, Token } from "aws-cdk-lib"
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as eventsources from "aws-cdk-lib/aws-lambda-event-sources";
 import type { Construct } from "constructs";
+import { parseJobDefinition } from "../scripts/lib/kickoffArgs.ts";
 import { BucketSet } from "./bucket-set.ts";
 import { LedgerBucket } from "./ledger-bucket.ts";
+import { LiveSync, type LiveSyncProps } from "./live-sync.ts";
 import { PipelineAlarms } from "./pipeline-alarms.ts";
 import { PipelineDashboard } from "./pipeline-dashboard.ts";
 import { PipelineFunction } from "./pipeline-function.ts";
@@ -40,6 +42,12 @@ export interface S3FanoutStackProps extends StackProps {
   readonly schedule?: string;
   /** The scheduled job as kickoff flags (`--source s3://B/P --dest s3://B/P --sync`); context `scheduledJob`, with schedule. @default no schedule */
   readonly scheduledJob?: string;
+  /** Keep the destination current from the source's S3 events (EventBridge); context `live`. @default false */
+  readonly live?: boolean;
+  /** Live changes delete destination keys the source no longer has; context `liveDelete`. @default false */
+  readonly liveDelete?: boolean;
+  /** The job live changes follow, as kickoff flags (`--source s3://B/P --dest s3://B/Q`); context `liveJob`. @default scheduledJob */
+  readonly liveJob?: string;
 }
 
 const entry = (path: string) => fileURLToPath(new URL(`../lambdas/${path}`, import.meta.url));
@@ -66,6 +74,8 @@ export class S3FanoutStack extends Stack {
   public readonly alarms: PipelineAlarms;
   /** The schedule and its start-job function, when `schedule` and `scheduledJob` are set. */
   public readonly scheduledSync?: ScheduledSync;
+  /** The rule, queue and function of live changes, when `live` is set. */
+  public readonly liveSync?: LiveSync;
 
   constructor(scope: Construct, id: string, props: S3FanoutStackProps) {
     super(scope, id, props);
@@ -200,13 +210,16 @@ export class S3FanoutStack extends Stack {
             copyWork: this.copyWork,
           });
 
+    // Live changes (lib/live-sync.ts): the job is parsed here with kickoff's own parser.
+    this.liveSync = props.live ? new LiveSync(this, "LiveSync", liveSyncProps(props, this, environment)) : undefined;
+
     this.alarms = new PipelineAlarms(this, "Alarms", {
       listFunction: this.lister.fn,
       copyFunction: this.copier.fn,
       listWork: this.listWork,
       copyWork: this.copyWork,
       email: props.alarmEmail,
-      moreAlarms: this.scheduledSync?.alarms,
+      moreAlarms: [...(this.scheduledSync?.alarms ?? []), ...(this.liveSync?.alarms ?? [])],
     });
     this.dashboard = new PipelineDashboard(this, "Dashboard", {
       listFunction: this.lister.fn,
@@ -214,7 +227,7 @@ export class S3FanoutStack extends Stack {
       listWork: this.listWork,
       copyWork: this.copyWork,
       alarms: this.alarms.alarms,
-      moreWidgets: this.scheduledSync?.widgets,
+      moreWidgets: [...(this.scheduledSync?.widgets ?? []), ...(this.liveSync?.widgets ?? [])],
     });
 
     // Operator scripts read these names from `cdk deploy --outputs-file`: keep them.
@@ -234,7 +247,28 @@ export class S3FanoutStack extends Stack {
       ...(this.scheduledSync
         ? { ScheduleName: this.scheduledSync.scheduleName, StartJobFunctionName: this.scheduledSync.starter.fn.functionName }
         : {}),
+      ...(this.liveSync ? { LiveQueueUrl: this.liveSync.work.queue.queueUrl } : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }
+}
+
+/** The live job, from -c liveJob or else the scheduled job, parsed as kickoff parses its flags. */
+function liveSyncProps(props: S3FanoutStackProps, stack: S3FanoutStack, environment: Record<string, string>): LiveSyncProps {
+  const text = props.liveJob ?? props.scheduledJob;
+  if (text === undefined) {
+    throw new Error('live=true needs the job to follow: pass -c liveJob="--source s3://SRC/P --dest s3://DST/Q" (or -c scheduledJob)');
+  }
+  const request = parseJobDefinition(text, props.liveJob === undefined ? "scheduledJob" : "liveJob");
+  if (request.manifest !== undefined) throw new Error("liveJob: a manifest has no meaning for live changes");
+  return {
+    job: { source: request.source, destination: request.destination, ...(request.options ? { options: request.options } : {}) },
+    allowDelete: props.liveDelete ?? false,
+    sources: stack.sources,
+    destinations: stack.destinations,
+    ledger: stack.ledger,
+    copyWork: stack.copyWork,
+    environment,
+    entry: entry("live/index.ts"),
+  };
 }
