@@ -86,8 +86,7 @@ export class LiveSync extends Construct {
     // it keeps an EventBridge configuration that exists (it cannot tell whose it is), so events keep
     // flowing to the default bus, and to no rule, until someone turns them off.
     s3.Bucket.fromBucketName(this, "SourceBucket", job.source.bucket).enableEventBridgeNotification();
-    const notificationsHandler = Stack.of(this)
-      .node.children.find((c) => c.node.id.startsWith("BucketNotificationsHandler"));
+    const notificationsHandler = Stack.of(this).node.children.find((c) => c.node.id.startsWith("BucketNotificationsHandler"));
     if (notificationsHandler !== undefined) {
       acknowledge(
         notificationsHandler,
