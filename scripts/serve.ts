@@ -1,20 +1,24 @@
 /**
- * npm run serve -- [--endpoint URL] [--outputs FILE] [--stack NAME]
+ * npm run serve -- [--endpoint URL] [--outputs FILE] [--stack NAME] [--schedule "rate(N minutes)" --scheduled-job "FLAGS"]
  * The stack on this machine: creates its queues and ledger bucket on the endpoint (the embedded
  * emulator when none is given), writes the outputs file, and runs both functions until Ctrl-C.
  * kickoff, status, halt, redrive and report then work against it as against AWS.
  */
 import { writeFileSync } from "node:fs";
 import { createS3Client, createSqsClient } from "../lambdas/aws/clients.ts";
+import { UsageError } from "../lambdas/core/errors.ts";
 import { EXIT, endpointUrl, parseCommandArgs, runCommand } from "./lib/cli.ts";
 import { type Emulator, startEmulator } from "./lib/emulator.ts";
+import { rateMs } from "./local/schedule.ts";
 import { startLocalStack } from "./local/stack.ts";
 
 const USAGE = `usage: npm run serve -- [--endpoint URL] [--outputs FILE] [--stack NAME]
   --endpoint URL    S3/SQS endpoint (default AWS_ENDPOINT_URL, else an embedded emulator on --port)
   --port N          port of the embedded emulator (default 4566)
   --outputs FILE    where to write the stack outputs (default cdk-outputs.json)
-  --stack NAME      (default S3FanoutLocal)`;
+  --stack NAME      (default S3FanoutLocal)
+  --schedule EXPR   run --scheduled-job on this rate(N minutes|hours|days), as -c schedule does on AWS
+  --scheduled-job FLAGS  kickoff flags of the scheduled job, e.g. --scheduled-job="--source s3://A/P --dest s3://B/P --sync"`;
 
 async function main(): Promise<number> {
   const args = parseCommandArgs(process.argv.slice(2), {
@@ -22,6 +26,8 @@ async function main(): Promise<number> {
     port: { type: "string" },
     outputs: { type: "string" },
     stack: { type: "string" },
+    schedule: { type: "string" },
+    "scheduled-job": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   });
   if (args.help) {
@@ -34,7 +40,17 @@ async function main(): Promise<number> {
     emulator = await startEmulator(Number(args.port ?? 4566));
     endpoint = emulator.endpoint;
   }
-  const stack = await startLocalStack({ s3: createS3Client({ endpoint }), sqs: createSqsClient({ endpoint }), stackName: args.stack });
+  if ((args.schedule === undefined) !== (args["scheduled-job"] === undefined)) {
+    throw new UsageError("--schedule and --scheduled-job go together (see --help)");
+  }
+  const schedule = args.schedule === undefined ? undefined : { expression: args.schedule, job: args["scheduled-job"] ?? "" };
+  if (schedule) rateMs(schedule.expression);
+  const stack = await startLocalStack({
+    s3: createS3Client({ endpoint }),
+    sqs: createSqsClient({ endpoint }),
+    stackName: args.stack,
+    schedule,
+  });
   const outputsFile = args.outputs ?? "cdk-outputs.json";
   writeFileSync(outputsFile, `${JSON.stringify(stack.outputs(), null, 2)}\n`);
   process.stdout.write(

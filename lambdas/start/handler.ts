@@ -22,8 +22,8 @@ import { PipelineMetric } from "../telemetry.ts";
 export interface StartHandlerDeps {
   readonly ports: ScheduledStartPorts;
   readonly logger: Logger;
-  /** CloudWatch metrics (EMF) in Lambda; the local stack passes its own. */
-  readonly metrics?: Metrics | undefined;
+  /** CloudWatch metrics (EMF) in Lambda; locally whatever counts them. */
+  readonly metrics?: Pick<Metrics, "addMetric" | "publishStoredMetrics"> | undefined;
 }
 
 export type StartHandler = (event: unknown, context: Context) => Promise<ScheduledStartOutcome>;

@@ -23,6 +23,8 @@ const Outputs = v.object({
   SourceBuckets: v.optional(v.string(), ""),
   DestinationBuckets: v.optional(v.string(), ""),
   ManifestBuckets: v.optional(v.string(), ""),
+  ScheduleName: v.optional(v.string()),
+  StartJobFunctionName: v.optional(v.string()),
 });
 
 export interface Deployment {
@@ -39,6 +41,9 @@ export interface Deployment {
   readonly destinationBuckets: readonly string[];
   /** Buckets other than the sources whose manifests the list function may read (-c manifestBucket). */
   readonly manifestBuckets?: readonly string[];
+  /** The scheduled sync's schedule and its start-job function, when the stack has one (-c schedule). */
+  readonly scheduleName?: string | undefined;
+  readonly startJobFunctionName?: string | undefined;
 }
 
 export class DeploymentError extends S3FanoutError {}
@@ -79,6 +84,8 @@ function fromOutputMap(stackName: string, outputs: unknown): Deployment {
     sourceBuckets: names(o.SourceBuckets),
     destinationBuckets: names(o.DestinationBuckets),
     manifestBuckets: names(o.ManifestBuckets),
+    scheduleName: o.ScheduleName,
+    startJobFunctionName: o.StartJobFunctionName,
   };
 }
 

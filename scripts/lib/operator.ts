@@ -122,7 +122,7 @@ export interface JobStatus extends JobSummary {
 export async function jobStatus(c: Connection, jobId: string, now: Date = new Date()): Promise<JobStatus> {
   const spec = await readSpec(c, jobId);
   const [records, haltMarked, queues] = await Promise.all([c.ledger.readRecords(jobId), c.ledger.isHaltMarked(jobId), queueDepths(c)]);
-  const summary = summarize(records.portions, records.outcomes);
+  const summary = summarize(records.portions, records.outcomes, records.deletion);
   const elapsedSeconds = Math.max(0.001, (now.getTime() - Date.parse(spec.createdAt)) / 1000);
   const settled = summary.copied + summary.failed + summary.vanished;
   const rate = settled / elapsedSeconds;
@@ -175,4 +175,38 @@ export async function haltJob(
     }
   }
   return { jobId, purged, waitedMs };
+}
+
+/** One run of a schedule, from the ledger: `end` is when its ledger was last written, once it is complete or halted. */
+export interface ScheduledRunSummary {
+  readonly jobId: string;
+  readonly start: string;
+  readonly end: string | null;
+  readonly copied: number;
+  readonly deleted: number;
+  readonly failed: number;
+  readonly complete: boolean;
+}
+
+/** A schedule's runs, oldest first, each proven from its job's ledger (the index names them: lambdas/core/schedule.ts). */
+export async function scheduleHistory(c: Pick<Connection, "ledger">, schedule: string): Promise<ScheduledRunSummary[]> {
+  const runs: ScheduledRunSummary[] = [];
+  for (const jobId of await c.ledger.scheduledRunIds(schedule)) {
+    const spec = await c.ledger.readSpec(jobId);
+    // An index entry is written after the spec; one without a spec names no job to report.
+    if (spec === undefined) continue;
+    const [records, halted] = await Promise.all([c.ledger.readRecords(jobId), c.ledger.isHaltMarked(jobId)]);
+    const summary = summarize(records.portions, records.outcomes, records.deletion);
+    const end = summary.complete || halted ? ((await c.ledger.lastWriteAt(jobId))?.toISOString() ?? null) : null;
+    runs.push({
+      jobId,
+      start: spec.createdAt,
+      end,
+      copied: summary.copied,
+      deleted: summary.deleted,
+      failed: summary.failed,
+      complete: summary.complete,
+    });
+  }
+  return runs;
 }

@@ -14,10 +14,12 @@ import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { SqsMessageSink } from "../../lambdas/aws/sqsSink.ts";
 import { CachedHaltSignal, HALT_CHECK_TTL_MS } from "../../lambdas/core/halt.ts";
 import type { ObjectStore } from "../../lambdas/core/ports.ts";
+import type { StartHandlerDeps } from "../../lambdas/start/handler.ts";
 import type { Deployment } from "../lib/deployment.ts";
 import { ensureBucket } from "../lib/seed.ts";
 import { type FunctionSettings, pipelineConfig, type RunningFunctions, startFunctions, visibilityTimeoutSeconds } from "./functions.ts";
 import { createPipelineQueues, type JobQueues } from "./queues.ts";
+import { type LocalSchedule, type LocalScheduleOptions, startLocalSchedule } from "./schedule.ts";
 
 export interface LocalStackOptions extends FunctionSettings {
   readonly s3: S3Client;
@@ -33,11 +35,17 @@ export interface LocalStackOptions extends FunctionSettings {
   readonly haltTtlMs?: number;
   readonly logLevel?: LogLevel;
   readonly wrapStore?: (store: ObjectStore) => ObjectStore;
+  /** A scheduled sync: the start-job function, on a timer for a rate() expression and on demand. @default none */
+  readonly schedule?: LocalScheduleOptions;
+  /** What counts the start-job function's metrics (Lambda's are EMF lines). @default none */
+  readonly scheduleMetrics?: StartHandlerDeps["metrics"];
 }
 
 export interface LocalStack {
   readonly deployment: Deployment;
   readonly queues: JobQueues;
+  /** The schedule's target, when the stack has a schedule. */
+  readonly schedule?: LocalSchedule | undefined;
   /** The file `cdk deploy --outputs-file` would write for this stack. */
   outputs(): Record<string, Record<string, string>>;
   stop(): Promise<void>;
@@ -84,8 +92,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     stackName,
   );
 
+  const schedule =
+    options.schedule === undefined
+      ? undefined
+      : startLocalSchedule({ deployment, s3, sqs, ledger }, options.schedule, {
+          logger: new Logger({ serviceName: "s3-fanout-local-stack", logLevel: options.logLevel ?? "INFO" }),
+          metrics: options.scheduleMetrics,
+        });
   return {
-    deployment,
+    deployment: schedule ? { ...deployment, scheduleName: schedule.name, startJobFunctionName: `${stackName}-start` } : deployment,
     queues,
     outputs: () => ({
       [stackName]: {
@@ -98,8 +113,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         LedgerBucket: deployment.ledgerBucket,
         SourceBuckets: deployment.sourceBuckets.join(","),
         DestinationBuckets: deployment.destinationBuckets.join(","),
+        ...(schedule ? { ScheduleName: schedule.name, StartJobFunctionName: `${stackName}-start` } : {}),
       },
     }),
-    stop: () => functions.stop(),
+    schedule,
+    stop: () => {
+      schedule?.stop();
+      return functions.stop();
+    },
   };
 }
