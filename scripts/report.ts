@@ -24,15 +24,15 @@ ${DEPLOYMENT_USAGE}
 
 The CSV has a header line and the columns of an S3 Batch Operations completion report:
   Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage
-  Bucket      the source bucket
+  Bucket      the source bucket (the destination bucket for a deleted key)
   Key         the source key URL-encoded with JavaScript's encodeURIComponent: UTF-8 percent-encoding
               of every byte but A-Z a-z 0-9 - _ . ! ~ * ' ( ), so "/" is %2F, space %20, "+" %2B
   VersionId   the version a manifest row named, else empty (the current version)
-  TaskStatus  failed; succeeded for a copied or identical key (--all)
+  TaskStatus  failed; succeeded for a copied, identical or deleted key (--all)
   ErrorCode   the last error's code (AccessDenied, ...); NoSuchKey for a vanished key (--all)
   HTTPStatusCode  its HTTP status (404 for a vanished key, 200 for a succeeded one), empty when no HTTP answer came
-  ResultMessage   its message; "copied", or "skipped: identical ..." for a succeeded key
-Rows are in key order: failed keys first, then vanished, copied and identical (--all). Lines end in CRLF; fields holding a comma, quote, CR or LF
+  ResultMessage   its message; "copied", "skipped: identical ...", or "deleted: only the destination had it ..." for a succeeded key
+Rows are in key order: failed keys first, then vanished, copied, identical and deleted (--all). Lines end in CRLF; fields holding a comma, quote, CR or LF
 are quoted, quotes doubled (RFC 4180). A key that failed and that a redrive copied since is not failed.
 Exit codes: 0 the job has no failed keys, 1 it has some, 2 bad usage, 3 no such job or could not run.`;
 

@@ -13,6 +13,8 @@
  *   Batch Operations reports a task whose object is gone.
  * - A copied key, or one a sync found identical (only with `all`): TaskStatus
  *   "succeeded", HTTPStatusCode 200, ResultMessage saying which.
+ * - A key a sync with --delete deleted (only with `all`): Bucket and Key are
+ *   the destination's, TaskStatus "succeeded", ResultMessage DELETED_MESSAGE.
  * RFC 4180: CRLF line ends, a header line, fields with a comma, quote, CR or
  * LF quoted and their quotes doubled.
  */
@@ -27,6 +29,8 @@ export class ReportError extends S3FanoutError {}
 export const REPORT_COLUMNS = ["Bucket", "Key", "VersionId", "TaskStatus", "ErrorCode", "HTTPStatusCode", "ResultMessage"] as const;
 
 export type ReportRow = Readonly<Record<(typeof REPORT_COLUMNS)[number], string>>;
+
+export const DELETED_MESSAGE = "deleted: only the destination had it (sync --delete)";
 
 export const VANISHED_MESSAGE = "vanished: deleted from the source after it was listed (not copied and not lost)";
 
@@ -89,6 +93,11 @@ export function succeededRow(bucket: string, key: string, how: "copied" | "ident
   };
 }
 
+/** A destination key a sync with --delete deleted. */
+export function deletedRow(bucket: string, key: string): ReportRow {
+  return { ...succeededRow(bucket, key, "copied"), ResultMessage: DELETED_MESSAGE };
+}
+
 export interface JobReport {
   readonly spec: JobSpec;
   readonly summary: JobSummary;
@@ -100,13 +109,16 @@ export interface JobReport {
 
 /**
  * The job's report from its ledger; a key a redrive recovered is not failed.
- * With `all`, every key's outcome: failed, then vanished, copied and (sync)
- * identical, each in key order.
+ * With `all`, every key's outcome: failed, then vanished, copied, (sync)
+ * identical and (sync --delete) deleted, each in key order.
  */
 export async function jobReport(c: Pick<Connection, "ledger">, jobId: string, options: { all: boolean }): Promise<JobReport> {
   const spec = await readSpec(c, jobId);
   const records = await c.ledger.readRecords(jobId);
-  const { summary, failures, vanishedKeys } = account(records.portions, records.outcomes);
+  const { summary, failures, vanishedKeys, deletedKeys } = account(records.portions, records.outcomes, {
+    keys: options.all,
+    deletion: records.deletion,
+  });
   const bucket = spec.source.bucket;
   const rows = [...failures].sort((a, b) => compareKeys(a.key, b.key)).map((f) => failedRow(bucket, f));
   if (options.all) {
@@ -116,6 +128,10 @@ export async function jobReport(c: Pick<Connection, "ledger">, jobId: string, op
     rows.push(...[...copied].sort(compareKeys).map((k) => succeededRow(bucket, k, "copied")));
     const identical = new Set(records.portions.flatMap((p) => p.identical ?? []));
     rows.push(...[...identical].sort(compareKeys).map((k) => succeededRow(bucket, k, "identical")));
+    const { source, destination } = spec;
+    const inDestination = (k: string) => destination.prefix + k.slice(source.prefix.length);
+    const deleted = new Set((deletedKeys ?? []).map(inDestination));
+    rows.push(...[...deleted].sort(compareKeys).map((k) => deletedRow(destination.bucket, k)));
   }
   return { spec, summary, failed: failures.length, vanished: vanishedKeys.length, rows };
 }
