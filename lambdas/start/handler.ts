@@ -7,7 +7,7 @@
  * schedule's DLQ (a retry of a run whose job has started does nothing).
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
 import { errorInfo } from "../core/retry.ts";
 import {
@@ -19,11 +19,17 @@ import {
 } from "../core/schedule.ts";
 import { PipelineMetric } from "../telemetry.ts";
 
+/** What the handler needs of Powertools Metrics. */
+export interface MetricsCounter {
+  addMetric(name: string, unit: (typeof MetricUnit)[keyof typeof MetricUnit], value: number): unknown;
+  publishStoredMetrics(): unknown;
+}
+
 export interface StartHandlerDeps {
   readonly ports: ScheduledStartPorts;
   readonly logger: Logger;
   /** CloudWatch metrics (EMF) in Lambda; locally whatever counts them. */
-  readonly metrics?: Pick<Metrics, "addMetric" | "publishStoredMetrics"> | undefined;
+  readonly metrics?: MetricsCounter | undefined;
 }
 
 export type StartHandler = (event: unknown, context: Context) => Promise<ScheduledStartOutcome>;
