@@ -9,6 +9,7 @@ import { createS3Client, createSqsClient } from "../lambdas/aws/clients.ts";
 import { UsageError } from "../lambdas/core/errors.ts";
 import { EXIT, endpointUrl, parseCommandArgs, runCommand } from "./lib/cli.ts";
 import { type Emulator, startEmulator } from "./lib/emulator.ts";
+import { parseJobDefinition } from "./lib/kickoffArgs.ts";
 import { rateMs } from "./local/schedule.ts";
 import { startLocalStack } from "./local/stack.ts";
 
@@ -18,7 +19,9 @@ const USAGE = `usage: npm run serve -- [--endpoint URL] [--outputs FILE] [--stac
   --outputs FILE    where to write the stack outputs (default cdk-outputs.json)
   --stack NAME      (default S3FanoutLocal)
   --schedule EXPR   run --scheduled-job on this rate(N minutes|hours|days), as -c schedule does on AWS
-  --scheduled-job FLAGS  kickoff flags of the scheduled job, e.g. --scheduled-job="--source s3://A/P --dest s3://B/P --sync"`;
+  --scheduled-job FLAGS  kickoff flags of the scheduled job, e.g. --scheduled-job="--source s3://A/P --dest s3://B/P --sync"
+  --live-job FLAGS  run the live function for this job (as -c live=true -c liveJob=...): post S3 events to LiveQueueUrl
+  --live-delete     live changes delete keys the source no longer has (as -c liveDelete=true)`;
 
 async function main(): Promise<number> {
   const args = parseCommandArgs(process.argv.slice(2), {
@@ -28,6 +31,8 @@ async function main(): Promise<number> {
     stack: { type: "string" },
     schedule: { type: "string" },
     "scheduled-job": { type: "string" },
+    "live-job": { type: "string" },
+    "live-delete": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   });
   if (args.help) {
@@ -45,11 +50,21 @@ async function main(): Promise<number> {
   }
   const schedule = args.schedule === undefined ? undefined : { expression: args.schedule, job: args["scheduled-job"] ?? "" };
   if (schedule) rateMs(schedule.expression);
+  const liveRequest = args["live-job"] === undefined ? undefined : parseJobDefinition(args["live-job"], "--live-job");
+  if (args["live-delete"] && liveRequest === undefined) throw new UsageError("--live-delete needs --live-job (see --help)");
+  const live =
+    liveRequest === undefined
+      ? undefined
+      : {
+          job: { source: liveRequest.source, destination: liveRequest.destination, options: liveRequest.options },
+          allowDelete: args["live-delete"],
+        };
   const stack = await startLocalStack({
     s3: createS3Client({ endpoint }),
     sqs: createSqsClient({ endpoint }),
     stackName: args.stack,
     schedule,
+    live,
   });
   const outputsFile = args.outputs ?? "cdk-outputs.json";
   writeFileSync(outputsFile, `${JSON.stringify(stack.outputs(), null, 2)}\n`);

@@ -24,6 +24,7 @@ const Outputs = v.object({
   DestinationBuckets: v.optional(v.string(), ""),
   ManifestBuckets: v.optional(v.string(), ""),
   ScheduleName: v.optional(v.string()),
+  LiveQueueUrl: v.optional(v.string()),
   StartJobFunctionName: v.optional(v.string()),
 });
 
@@ -44,6 +45,8 @@ export interface Deployment {
   /** The scheduled sync's schedule and its start-job function, when the stack has one (-c schedule). */
   readonly scheduleName?: string | undefined;
   readonly startJobFunctionName?: string | undefined;
+  /** Where S3 events of the live job arrive, when the stack follows one (-c live=true). */
+  readonly liveQueueUrl?: string | undefined;
 }
 
 export class DeploymentError extends S3FanoutError {}
@@ -86,6 +89,7 @@ function fromOutputMap(stackName: string, outputs: unknown): Deployment {
     manifestBuckets: names(o.ManifestBuckets),
     scheduleName: o.ScheduleName,
     startJobFunctionName: o.StartJobFunctionName,
+    liveQueueUrl: o.LiveQueueUrl,
   };
 }
 

@@ -18,6 +18,7 @@ import type { StartHandlerDeps } from "../../lambdas/start/handler.ts";
 import type { Deployment } from "../lib/deployment.ts";
 import { ensureBucket } from "../lib/seed.ts";
 import { type FunctionSettings, pipelineConfig, type RunningFunctions, startFunctions, visibilityTimeoutSeconds } from "./functions.ts";
+import { type LiveSettings, type RunningLive, startLive } from "./live.ts";
 import { createPipelineQueues, type JobQueues } from "./queues.ts";
 import { type LocalSchedule, type LocalScheduleOptions, startLocalSchedule } from "./schedule.ts";
 
@@ -39,6 +40,8 @@ export interface LocalStackOptions extends FunctionSettings {
   readonly schedule?: LocalScheduleOptions;
   /** What counts the start-job function's metrics (Lambda's are EMF lines). @default none */
   readonly scheduleMetrics?: StartHandlerDeps["metrics"];
+  /** Live changes: the live function and its queue, following this job. @default none */
+  readonly live?: LiveSettings;
 }
 
 export interface LocalStack {
@@ -46,6 +49,8 @@ export interface LocalStack {
   readonly queues: JobQueues;
   /** The schedule's target, when the stack has a schedule. */
   readonly schedule?: LocalSchedule | undefined;
+  /** The live function's queue and DLQ, when the stack follows a live job. */
+  readonly live?: RunningLive | undefined;
   /** The file `cdk deploy --outputs-file` would write for this stack. */
   outputs(): Record<string, Record<string, string>>;
   stop(): Promise<void>;
@@ -82,6 +87,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     {
       store: options.wrapStore ? options.wrapStore(baseStore) : baseStore,
       multipart: baseStore,
+      deleter: baseStore,
       sink: new SqsMessageSink(sqs, config.queues),
       ledger,
       halt: new CachedHaltSignal((jobId) => ledger.isHaltMarked(jobId), options.haltTtlMs ?? HALT_CHECK_TTL_MS),
@@ -92,6 +98,28 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     stackName,
   );
 
+  const live =
+    options.live === undefined
+      ? undefined
+      : await startLive(
+          sqs,
+          stackName,
+          options.live,
+          {
+            store: baseStore,
+            multipart: baseStore,
+            sink: new SqsMessageSink(sqs, config.queues),
+            ledger,
+            halt: new CachedHaltSignal((jobId) => ledger.isHaltMarked(jobId), options.haltTtlMs ?? HALT_CHECK_TTL_MS),
+            config,
+            logger: new Logger({ serviceName: "s3-fanout-local-stack", logLevel: options.logLevel ?? "ERROR" }),
+          },
+          {
+            visibilityTimeoutSeconds: visibilityTimeoutSeconds(options),
+            maxReceiveCount: options.maxReceiveCount ?? 5,
+            timeoutMs: options.copyTimeoutMs ?? 60_000,
+          },
+        );
   const schedule =
     options.schedule === undefined
       ? undefined
@@ -114,11 +142,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         SourceBuckets: deployment.sourceBuckets.join(","),
         DestinationBuckets: deployment.destinationBuckets.join(","),
         ...(schedule ? { ScheduleName: schedule.name, StartJobFunctionName: `${stackName}-start` } : {}),
+        ...(live ? { LiveQueueUrl: live.queue.url } : {}),
       },
     }),
     schedule,
-    stop: () => {
+    live,
+    stop: async () => {
       schedule?.stop();
+      await live?.stop();
       return functions.stop();
     },
   };
