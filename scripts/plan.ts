@@ -1,8 +1,9 @@
 /**
  * npm run plan -- --source s3://BUCKET[/PREFIX] [--manifest s3://BUCKET/KEY] [--endpoint URL] [--json]
  * A dry run: from a listing of the source (or its manifest), the objects, bytes and sizes of a job,
- * the requests it will make, their cost at list prices, and how long it should take.
- * Nothing is copied, written or enqueued.
+ * the requests it will make, their cost at list prices, and how long it should take. With
+ * --sync --delete --dest, the destination's listing is merge-joined with the source's to count
+ * what the job would delete. Nothing is copied, deleted, written or enqueued.
  */
 import { createS3Client } from "../lambdas/aws/clients.ts";
 import { DEFAULT_BATCH_LIMITS } from "../lambdas/core/batching.ts";
@@ -11,11 +12,11 @@ import { UsageError } from "../lambdas/core/errors.ts";
 import { resolveJobOptions } from "../lambdas/core/jobOptions.ts";
 import { DEFAULT_HEAD_CONCURRENCY } from "../lambdas/core/manifestLister.ts";
 import type { JobRef } from "../lambdas/core/messages.ts";
-import { type JobPlan, type PlanCapacity, planJob } from "../lambdas/core/plan.ts";
+import { type DeletionPlanEstimate, type JobPlan, type PlanCapacity, planDeletions, planJob } from "../lambdas/core/plan.ts";
 import { newJobId } from "../lambdas/core/selection.ts";
 import { EXIT, endpointUrl, jobOptionsFromArgs, parseCommandArgs, positiveInt, runCommand } from "./lib/cli.ts";
 import { MANIFEST_FLAGS, manifestFromArgs } from "./lib/operator.ts";
-import { DEFAULT_PRICES_FILE, loadPriceTable, type Tallied, tallyListing, tallyManifest } from "./lib/plan.ts";
+import { type Compared, DEFAULT_PRICES_FILE, loadPriceTable, type Tallied, tallyListing, tallyManifest } from "./lib/plan.ts";
 import { checkBucket } from "./lib/preflight.ts";
 import { countProgress } from "./lib/progress.ts";
 import { formatS3Url, parseS3Url } from "./lib/s3url.ts";
@@ -24,6 +25,7 @@ import { formatS3Url, parseS3Url } from "./lib/s3url.ts";
 const DEFAULTS = { concurrency: 50, copyConcurrency: 64, listConcurrency: 10, prefixes: 1 };
 
 const USAGE = `usage: npm run plan -- --source s3://BUCKET[/PREFIX] [--manifest s3://BUCKET/KEY] [--endpoint URL] [--json]
+       npm run plan -- --source s3://BUCKET[/PREFIX] --dest s3://BUCKET[/PREFIX] --sync --delete [--max-delete N] [--json]
   A dry run of a copy job: lists the source (or reads the manifest) and reports its objects, bytes,
   size distribution, the S3, SQS and Lambda requests the job will make, their cost at the list prices
   of the price table, a projected duration, and what S3 Batch Operations would charge for the same copy.
@@ -41,12 +43,22 @@ const USAGE = `usage: npm run plan -- --source s3://BUCKET[/PREFIX] [--manifest 
   --part-size SIZE          bytes per part, 5MiB-5GiB (default 64MiB; grown to fit 10,000 parts)
   --sync                    sync mode: the destination is listed too (assumed as large as the source);
                             copies are counted as if every object differed
+  --dest URL                s3://BUCKET[/PREFIX] the job copies to (sizes the messages; needed by --delete)
+  --delete                  with --sync and --dest: merge-join the source and destination listings, range by
+                            range, and count the destination keys the source selection lacks (deleted, each
+                            after a HEAD of the source; DeleteObject is free), the ledger records among them
+                            (never deleted), and the source keys already identical in the destination
+  --max-delete N            with --delete: a job that would delete more than N keys deletes none
+  --include GLOB            plan only keys (below the source prefix) matching GLOB; repeatable
+  --exclude GLOB            leave out keys matching GLOB; repeatable (* within a segment, ** across, ? one char)
   --prices FILE             price table (default config/prices.json)
   --endpoint URL            S3 endpoint (default AWS_ENDPOINT_URL, else AWS)
   --region REGION           (default AWS_REGION)
   --json                    last stdout line: {"objects","bytes","sizeHistogram","multipartObjects","parts",
                             "requests":{"s3":{...},"sqs":{...}},"cost":{"s3","sqs","lambda","total","perMillionObjects"},
-                            "lambdaGbSeconds","projectedSeconds","bottleneck","batchOperations":{"cost",...},...}
+                            "lambdaGbSeconds","projectedSeconds","bottleneck","batchOperations":{"cost",...},...};
+                            with --delete also "destination", "compared":{"identical","toCopy"} and
+                            "deletions":{"keys","protected","maxDelete","refused","requests":{"head","delete"},"cost"}
   --quiet                   no progress display`;
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -90,6 +102,7 @@ function report(
   plan: JobPlan,
   capacity: PlanCapacity,
   multipart: { threshold: number; partSize: number },
+  deletions?: { readonly compared: Compared; readonly plan: DeletionPlanEstimate },
 ): string {
   const s3 = plan.requests.s3;
   const sqs = plan.requests.sqs;
@@ -159,6 +172,27 @@ function report(
     `${formatUsd(bo.cost)} (${formatUsd(bo.jobFee)} job + ${formatUsd(bo.objectFee)} objects + ${formatUsd(bo.copyRequests)} copy requests)` +
       (bo.unsupportedObjects > 0 ? `; its Copy refuses the ${count(bo.unsupportedObjects)} objects above 5 GiB` : ""),
   );
+  if (deletions !== undefined) {
+    const { compared, plan: d } = deletions;
+    row(
+      "compared",
+      `${count(compared.identical)} source keys identical in the destination, ${count(compared.toCopy)} to copy ` +
+        "(the figures above count every key copied)",
+    );
+    const kept = `${count(d.protected)} ledger record${d.protected === 1 ? "" : "s"} left alone`;
+    if (d.refused) {
+      row(
+        "deletions",
+        `${count(d.keys)} keys only in the destination, more than --max-delete ${count(d.maxDelete ?? 0)}: the job would delete none (${kept})`,
+      );
+    } else {
+      row(
+        "deletions",
+        `${count(d.keys)} keys only in the destination (${kept}): ${count(d.requests.head)} HEAD + ` +
+          `${count(d.requests.delete)} DeleteObject (free) ${formatUsd(d.cost)}, not in the cost above`,
+      );
+    }
+  }
   return `${lines.join("\n")}\n`;
 }
 
@@ -175,6 +209,11 @@ async function main(): Promise<number> {
     "multipart-threshold": { type: "string" },
     "part-size": { type: "string" },
     sync: { type: "boolean", default: false },
+    dest: { type: "string" },
+    delete: { type: "boolean", default: false },
+    "max-delete": { type: "string" },
+    include: { type: "string", multiple: true },
+    exclude: { type: "string", multiple: true },
     prices: { type: "string" },
     json: { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
@@ -195,31 +234,53 @@ async function main(): Promise<number> {
     headConcurrency: DEFAULT_HEAD_CONCURRENCY,
     prefixes: positiveInt(args.prefixes, "prefixes", DEFAULTS.prefixes),
   };
-  const options = jobOptionsFromArgs({ "multipart-threshold": args["multipart-threshold"], "part-size": args["part-size"] });
+  // The job options' own parsing and problems (--delete needs --sync, --max-delete needs --delete), as local and kickoff say them.
+  const options = jobOptionsFromArgs({
+    sync: args.sync || undefined,
+    delete: args.delete || undefined,
+    "max-delete": args["max-delete"],
+    include: args.include,
+    exclude: args.exclude,
+    "multipart-threshold": args["multipart-threshold"],
+    "part-size": args["part-size"],
+  });
+  if (args.delete && args.dest === undefined)
+    throw new UsageError("--delete needs --dest s3://BUCKET[/PREFIX]: the destination's listing says what only it has");
+  const destination = args.dest === undefined ? source : parseS3Url(args.dest, "--dest");
   const resolved = resolveJobOptions(options);
   const multipart = { threshold: resolved.multipartThreshold, partSize: resolved.partSize };
   const prices = loadPriceTable(args.prices ?? DEFAULT_PRICES_FILE);
   const s3 = createS3Client({ endpoint: endpointUrl(args.endpoint), region: args.region });
   await checkBucket(s3, source.bucket, "source");
+  if (args.delete) await checkBucket(s3, destination.bucket, "destination");
 
   // The messages are cut for a job like the one kickoff would start; the destination only sizes their envelope.
+  // Without --delete, `sync` stays out of it, as it always has: a plain --sync plan's figures do not move.
+  const { sync: _sync, ...unsynced } = options ?? {};
+  const envelope = args.delete ? options : Object.keys(unsynced).length > 0 ? unsynced : undefined;
   const job: JobRef =
-    options === undefined ? { id: newJobId(), source, destination: source } : { id: newJobId(), source, destination: source, options };
+    envelope === undefined ? { id: newJobId(), source, destination } : { id: newJobId(), source, destination, options: envelope };
   const progress = countProgress(!args.quiet, "objects counted");
-  let tallied: Tallied;
+  let tallied: Tallied & { compared?: Compared };
   try {
     const common = { job, multipart, limits: DEFAULT_BATCH_LIMITS, onObjects: (n: number) => progress.add(n) };
-    tallied = manifest === undefined ? await tallyListing(s3, { ...common, sync: args.sync }) : await tallyManifest(s3, manifest, common);
+    tallied =
+      manifest === undefined
+        ? await tallyListing(s3, { ...common, sync: args.sync, compare: args.delete })
+        : await tallyManifest(s3, manifest, common);
   } finally {
     progress.stop();
   }
   const plan = planJob({ tally: tallied.tally, messages: tallied.messages, source: tallied.source, capacity, prices });
+  const compared = tallied.compared;
+  const deletions = compared === undefined ? undefined : { compared, plan: planDeletions(compared.deletions, options?.maxDelete, prices) };
 
   const what =
     manifest === undefined
-      ? `${formatS3Url(source)}, listed (${tallied.source.kind === "listing" ? tallied.source.units : 0} ranges${args.sync ? ", sync" : ""})`
+      ? `${formatS3Url(source)}, listed (${tallied.source.kind === "listing" ? tallied.source.units : 0} ranges${args.sync ? ", sync" : ""}` +
+        `${args.delete ? ` --delete against ${formatS3Url(destination)}` : ""})`
       : `${formatS3Url(source)}, from manifest s3://${manifest.bucket}/${manifest.key}`;
-  process.stdout.write(report(what, tallied, plan, capacity, multipart));
+  process.stdout.write(report(what, tallied, plan, capacity, multipart, deletions));
   process.stdout.write(
     `${" ".repeat(15)}${prices.region} list prices as of ${prices.asOf} (${args.prices ?? "config/prices.json"}): projections, not a bill\n`,
   );
@@ -242,6 +303,13 @@ async function main(): Promise<number> {
         options: { ...multipart, sync: args.sync, batchKeys: DEFAULT_BATCH_LIMITS.maxKeys },
         capacity,
         prices: { asOf: prices.asOf, region: prices.region, file: args.prices ?? "config/prices.json" },
+        ...(deletions === undefined
+          ? {}
+          : {
+              destination: formatS3Url(destination),
+              compared: { identical: deletions.compared.identical, toCopy: deletions.compared.toCopy },
+              deletions: deletions.plan,
+            }),
       })}\n`,
     );
   }

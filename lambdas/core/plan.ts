@@ -560,3 +560,45 @@ export function planJob(input: PlanInput): JobPlan {
     },
   };
 }
+
+// ---------------------------------------------------------------- deletions
+
+/**
+ * DeleteObject costs nothing: the S3 pricing page bills no DELETE (or CANCEL) request, and the
+ * S3 FAQ says S3 "doesn't charge you for removing objects" (https://aws.amazon.com/s3/faqs/, its
+ * S3 Express One Zone example bills "DELETE requests ... $0.00 (no charge)"). Minimum storage
+ * durations of the infrequent-access and archive classes are storage charges, not modelled here.
+ */
+export const DELETE_REQUEST_PRICE_PER_1000 = 0;
+
+/** What merge-joining the source and destination selections found on the destination's side. */
+export interface DeletionCount {
+  /** Destination keys in the selection the source lacks: what the job deletes. */
+  readonly keys: number;
+  /** Ledger records among them, which a sync never deletes. */
+  readonly protected: number;
+}
+
+export interface DeletionPlanEstimate {
+  readonly keys: number;
+  readonly protected: number;
+  readonly maxDelete: number | null;
+  /** More keys than --max-delete: the job deletes none (and sends no request for them). */
+  readonly refused: boolean;
+  /** Before each deletion the copier HEADs the source (a key that came back is not deleted), then deletes. */
+  readonly requests: { readonly head: number; readonly delete: number };
+  readonly cost: number;
+}
+
+export function planDeletions(count: DeletionCount, maxDelete: number | undefined, prices: PriceTable): DeletionPlanEstimate {
+  const refused = maxDelete !== undefined && count.keys > maxDelete;
+  const n = refused ? 0 : count.keys;
+  return {
+    keys: count.keys,
+    protected: count.protected,
+    maxDelete: maxDelete ?? null,
+    refused,
+    requests: { head: n, delete: n },
+    cost: round(per1000(n, prices.s3.getHeadPer1000) + per1000(n, DELETE_REQUEST_PRICE_PER_1000)),
+  };
+}

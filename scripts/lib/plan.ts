@@ -10,15 +10,18 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { planManifest, S3ManifestSource } from "../../lambdas/aws/s3Manifest.ts";
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { type BatchLimits, DEFAULT_BATCH_LIMITS, packCopyBatches } from "../../lambdas/core/batching.ts";
-import { listObjects } from "../../lambdas/core/compare.ts";
+import { compareObjects, listObjects, mapRange, mergeJoin, type Pair, SOURCE_ETAG_METADATA } from "../../lambdas/core/compare.ts";
 import type { ChunkRecord } from "../../lambdas/core/csv.ts";
+import { isLedgerKey } from "../../lambdas/core/deletions.ts";
 import { UsageError } from "../../lambdas/core/errors.ts";
+import { keyFilter } from "../../lambdas/core/jobOptions.ts";
 import { layoutOf, manifestEntry } from "../../lambdas/core/manifest.ts";
 import { chunkRecords } from "../../lambdas/core/manifestLister.ts";
 import type { CopyItem, JobRef } from "../../lambdas/core/messages.ts";
 import {
   addMessageCounts,
   countMessages,
+  type DeletionCount,
   type MessageCounts,
   NO_MESSAGES,
   ObjectTally,
@@ -78,29 +81,86 @@ function pageMessages(job: JobRef, items: readonly CopyItem[], limits: BatchLimi
   return countMessages(packCopyBatches(job, items, limits).map((b) => b.body));
 }
 
-/** Every object of the source selection, range by range as the kickoff seeds them (splits aside). */
-export async function tallyListing(s3: S3Client, options: TallyOptions & { readonly sync: boolean }): Promise<Tallied> {
+/** What a sync found by merge-joining the source and destination selections (plan --delete). */
+export interface Compared {
+  /** Source keys the destination holds identically (same size and ETag, or our copy by parts of it). */
+  readonly identical: number;
+  /** Source keys missing or different in the destination. */
+  readonly toCopy: number;
+  readonly deletions: DeletionCount;
+}
+
+export interface ListingTallyOptions extends TallyOptions {
+  readonly sync: boolean;
+  /**
+   * Merge-join each range with the destination's listing of the same keys (job.destination, in the
+   * source's key space, as the list function's DestinationCursor reads it) and count what it finds.
+   */
+  readonly compare?: boolean;
+}
+
+/**
+ * Every object of the source selection, range by range as the kickoff seeds them (splits aside); keys
+ * the job's --include/--exclude leave out are listed (pages) but not counted. With `compare`, the
+ * destination's keys the selection lacks are counted as the list function records them for deletion.
+ */
+export async function tallyListing(s3: S3Client, options: ListingTallyOptions): Promise<Tallied & { compared?: Compared }> {
   const { job } = options;
   const store = new S3ObjectStore(s3);
   const tally = new ObjectTally(options.multipart);
   const limits = options.limits ?? DEFAULT_BATCH_LIMITS;
   const pageSize = options.pageSize ?? 1000;
+  const selects = keyFilter(job.options, job.source.prefix);
+  const { source, destination } = job;
+  const destinationKey = (key: string) => destination.prefix + key.slice(source.prefix.length);
   let messages = NO_MESSAGES;
   let pages = 0;
-  const ranges = seedRanges(job.source.prefix, DEFAULT_SPLIT_POINTS);
+  const found = { identical: 0, toCopy: 0, keys: 0, protected: 0 };
+  const ranges = seedRanges(source.prefix, DEFAULT_SPLIT_POINTS);
   await mapLimit(ranges, options.concurrency ?? 8, async (range) => {
     let page: ListedObject[] = [];
+    let listed = 0;
     let rangePages = 0;
     const flush = () => {
       rangePages++;
       messages = addMessageCounts(messages, pageMessages(job, page, limits));
       options.onObjects?.(page.length);
       page = [];
+      listed = 0;
     };
-    for await (const o of listObjects(store, job.source.bucket, job.source.prefix, range, job.source.prefix, pageSize)) {
-      tally.add(o.size, o.etag);
-      page.push(o);
-      if (page.length >= pageSize) flush();
+    const sourceObjects = listObjects(store, source.bucket, source.prefix, range, source.prefix, pageSize);
+    const pairs: AsyncIterable<Pair> = options.compare
+      ? mergeJoin(
+          sourceObjects,
+          listObjects(
+            store,
+            destination.bucket,
+            destination.prefix,
+            mapRange(range, source.prefix, destination.prefix),
+            source.prefix,
+            pageSize,
+          ),
+        )
+      : sourceOnly(sourceObjects);
+    for await (const pair of pairs) {
+      const o = pair.source;
+      if (o === undefined) {
+        // Only the destination has it: deleted unless outside the patterns (not in the selection) or a ledger's record.
+        if (!selects(pair.key)) continue;
+        if (isLedgerKey(destinationKey(pair.key))) found.protected++;
+        else found.keys++;
+        continue;
+      }
+      listed++;
+      if (selects(o.key)) {
+        tally.add(o.size, o.etag);
+        page.push(o);
+        if (options.compare) {
+          if (await identicalCopy(store, o, pair.destination, destination.bucket, destinationKey(o.key))) found.identical++;
+          else found.toCopy++;
+        }
+      }
+      if (listed >= pageSize) flush();
     }
     // The list function stops a range at a page that is not full or that passes its end: one more than the full pages.
     flush();
@@ -113,7 +173,36 @@ export async function tallyListing(s3: S3Client, options: TallyOptions & { reado
     skipped: 0,
     vanished: 0,
     invalid: 0,
+    ...(options.compare
+      ? { compared: { identical: found.identical, toCopy: found.toCopy, deletions: { keys: found.keys, protected: found.protected } } }
+      : {}),
   };
+}
+
+async function* sourceOnly(objects: AsyncIterable<ListedObject>): AsyncGenerator<Pair> {
+  for await (const o of objects) yield { key: o.key, source: o };
+}
+
+/**
+ * The sync rule (lambdas/core/sync.ts): same size and ETag; an ETag of the multipart form asks the
+ * destination's HEAD for the source ETag our copy by parts records. A failed HEAD says copy.
+ */
+async function identicalCopy(
+  store: S3ObjectStore,
+  source: ListedObject,
+  destination: ListedObject | undefined,
+  bucket: string,
+  key: string,
+): Promise<boolean> {
+  if (destination === undefined) return false;
+  const verdict = compareObjects(source, destination);
+  if (verdict !== "confirm") return verdict === "same";
+  if (source.etag === undefined) return false;
+  try {
+    return (await store.head(bucket, key)).metadata[SOURCE_ETAG_METADATA] === source.etag;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -124,6 +213,7 @@ export async function tallyListing(s3: S3Client, options: TallyOptions & { reado
 export async function tallyManifest(s3: S3Client, manifest: ManifestRequest, options: TallyOptions): Promise<Tallied> {
   const { job } = options;
   const { bucket, prefix } = job.source;
+  const selects = keyFilter(job.options, prefix);
   const plan = await planManifest(s3, manifest, manifest.chunkBytes);
   const reader = new S3ManifestSource(s3);
   const store = new S3ObjectStore(s3);
@@ -144,7 +234,7 @@ export async function tallyManifest(s3: S3Client, manifest: ManifestRequest, opt
       const entry = manifestEntry(fields, layout);
       if (entry.kind === "blank") continue;
       if (entry.kind === "invalid") counts.invalid++;
-      else if (entry.kind === "skip" || entry.bucket !== bucket || !entry.key.startsWith(prefix)) counts.skipped++;
+      else if (entry.kind === "skip" || entry.bucket !== bucket || !entry.key.startsWith(prefix) || !selects(entry.key)) counts.skipped++;
       else rows.push({ key: entry.key, size: entry.size, etag: entry.etag });
     }
     const items: CopyItem[] = [];

@@ -12,7 +12,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { DEFAULT_PRICES_FILE } from "../../scripts/lib/plan.ts";
-import { ensureBucket, putObjects, type SeedObject } from "../../scripts/lib/seed.ts";
+import { awkwardKeys, ensureBucket, generatedKeys, putObjects, type SeedObject, seedObject } from "../../scripts/lib/seed.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
 import { assertOneLineError, lastJson, runOperator } from "../support/localStack.ts";
 
@@ -113,6 +113,9 @@ describe("npm run plan", () => {
     const batchOperations = plan.batchOperations as Record<string, number>;
     assert.equal(batchOperations.objectFee, 0.001503);
     assert.match(run.stdout, /^plan {11}s3:\/\/plan-src-[^\n]*, listed \(11 ranges\)\n/);
+    // Without --delete, nothing of a deletion plan appears.
+    assert.deepEqual([plan.deletions, plan.compared, plan.destination], [undefined, undefined, undefined]);
+    assert.doesNotMatch(run.stdout, /deletions/);
   });
 
   it("lists the destination too in sync mode", async () => {
@@ -122,6 +125,119 @@ describe("npm run plan", () => {
     const requests = lastJson(run).requests as { s3: Record<string, number> };
     assert.equal(requests.s3.list, 24); // the 12 pages of the source, and as many of the destination
     assert.equal(requests.s3.copy, 1_500);
+  });
+
+  describe("sync --delete", () => {
+    const awkward = awkwardKeys();
+    // The source P/ holds every other awkward key, 30 generated keys and one key the patterns leave out.
+    const kept = awkward.filter((_, i) => i % 2 === 0);
+    const gone = awkward.filter((_, i) => i % 2 === 1);
+    const generated = generatedKeys(30, "g/");
+    let shared: string;
+
+    before(async () => {
+      shared = bucketName("plan-del");
+      await ensureBucket(emulator.s3, shared);
+      // A body derives from the key below the prefix: the same key under P/ and Q/ is the same object.
+      const at = (prefix: string, keys: readonly string[], offset = 0) =>
+        keys.map((k, i) => ({ ...seedObject(k, i + offset), key: `${prefix}${k}` }));
+      await putObjects(emulator.s3, shared, [...at("P/", kept), ...at("P/", generated), ...at("P/", ["skip/in-source"])]);
+      // The destination Q/: the same awkward keys with their bodies (identical) and those the source lacks;
+      // the first 20 generated keys identical, 5 with other bodies, the last 5 missing.
+      await putObjects(emulator.s3, shared, [
+        ...at("Q/", kept),
+        ...at("Q/", gone, 1_000),
+        ...at("Q/", generated.slice(0, 20)),
+        ...at("Q/", generated.slice(20, 25), 1_000),
+        // A ledger's record in the destination selection (never deleted), and a key outside the patterns.
+        ...at("Q/", ["jobs/abc/spec.json", "skip/only-in-destination"]),
+      ]);
+    });
+
+    const deleteArgs = () => [
+      "--source",
+      `s3://${shared}/P/`,
+      "--dest",
+      `s3://${shared}/Q/`,
+      "--sync",
+      "--delete",
+      "--exclude",
+      "skip/**",
+      "--json",
+      "--quiet",
+    ];
+
+    it("counts the keys only the destination has, awkward ones included, and leaves a ledger's records alone", async () => {
+      const run = await runOperator("plan", deleteArgs(), emulator.endpoint);
+
+      assert.equal(run.code, 0, run.stderr);
+      const plan = lastJson(run);
+      assert.equal(plan.objects, kept.length + generated.length); // skip/in-source left out by --exclude
+      assert.equal(plan.destination, `s3://${shared}/Q/`);
+      assert.deepEqual(plan.compared, { identical: kept.length + 20, toCopy: 10 });
+      assert.deepEqual(plan.deletions, {
+        keys: gone.length,
+        protected: 1,
+        maxDelete: null,
+        refused: false,
+        requests: { head: gone.length, delete: gone.length },
+        // A HEAD each at $0.0004 per 1,000 and a free DeleteObject, rounded to 6 places as every cost of the plan.
+        cost: Math.round(((gone.length * 0.0004) / 1000) * 1e6) / 1e6,
+      });
+      // The existing figures stay as a plain --sync plan reports them: every selected key counted as copied.
+      assert.equal((plan.requests as { s3: Record<string, number> }).s3.copy, kept.length + generated.length);
+      assert.match(
+        run.stdout,
+        new RegExp(
+          `\\ndeletions {6}${gone.length} keys only in the destination \\(1 ledger record left alone\\): ${gone.length} HEAD \\+ ${gone.length} DeleteObject \\(free\\) \\$`,
+        ),
+      );
+    });
+
+    it("says the job would delete none past --max-delete, and deletes up to it", async () => {
+      const below = await runOperator("plan", [...deleteArgs(), "--max-delete", String(gone.length - 1)], emulator.endpoint);
+
+      assert.equal(below.code, 0, below.stderr);
+      assert.deepEqual(lastJson(below).deletions, {
+        keys: gone.length,
+        protected: 1,
+        maxDelete: gone.length - 1,
+        refused: true,
+        requests: { head: 0, delete: 0 },
+        cost: 0,
+      });
+      assert.match(
+        below.stdout,
+        new RegExp(
+          `\\ndeletions {6}${gone.length} keys only in the destination, more than --max-delete ${gone.length - 1}: the job would delete none`,
+        ),
+      );
+
+      const at = await runOperator("plan", [...deleteArgs(), "--max-delete", String(gone.length)], emulator.endpoint);
+      assert.equal(at.code, 0, at.stderr);
+      const deletions = lastJson(at).deletions as Record<string, unknown>;
+      assert.deepEqual(
+        [deletions.refused, deletions.maxDelete, deletions.requests],
+        [false, gone.length, { head: gone.length, delete: gone.length }],
+      );
+    });
+
+    it("refuses --delete without --sync or --dest, and --max-delete without --delete, with one line and exit 2", async () => {
+      const dest = ["--dest", `s3://${shared}/Q/`];
+      const noSync = await runOperator("plan", ["--source", `s3://${shared}/P/`, ...dest, "--delete"], emulator.endpoint);
+      assert.equal(noSync.code, 2);
+      assertOneLineError(noSync, /--delete needs --sync/);
+      const noDest = await runOperator("plan", ["--source", `s3://${shared}/P/`, "--sync", "--delete"], emulator.endpoint);
+      assert.equal(noDest.code, 2);
+      assertOneLineError(noDest, /--delete needs --dest s3:\/\/BUCKET\[\/PREFIX\]/);
+      const maxOnly = await runOperator(
+        "plan",
+        ["--source", `s3://${shared}/P/`, ...dest, "--sync", "--max-delete", "3"],
+        emulator.endpoint,
+      );
+      assert.equal(maxOnly.code, 2);
+      assertOneLineError(maxOnly, /--max-delete needs --delete/);
+    });
   });
 
   it("plans the rows of a Batch Operations manifest, HEADing each for its size", async () => {
