@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DeleteObjectCommand } from "@aws-sdk/client-s3";
-import { ReceiveMessageCommand, SendMessageBatchCommand } from "@aws-sdk/client-sqs";
+import { ReceiveMessageCommand, SendMessageBatchCommand, type SendMessageBatchCommandOutput } from "@aws-sdk/client-sqs";
 import { S3Ledger } from "../../lambdas/aws/s3Ledger.ts";
 import { liveJobId } from "../../lambdas/core/converge.ts";
 import { type LiveDetailType, s3EventBody } from "../../lambdas/core/s3Events.ts";
@@ -50,7 +50,7 @@ describe("live changes (emulator)", () => {
       const entries = events
         .slice(i, i + 10)
         .map((e, j) => ({ Id: String(j), MessageBody: s3EventBody(source, e.key, e.type, { id: `${i + j}` }) }));
-      const out = await emulator.sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries }));
+      const out: SendMessageBatchCommandOutput = await emulator.sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries }));
       assert.equal(out.Failed?.length ?? 0, 0, JSON.stringify(out.Failed));
     }
   }

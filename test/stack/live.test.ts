@@ -108,7 +108,8 @@ describe("live changes (stack)", () => {
     const fn = Object.entries(resources).find(
       ([id, r]) => r.Type === "AWS::Lambda::Function" && id.startsWith("LiveSyncLiveFunction"),
     )?.[1];
-    const env = (fn?.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    assert.ok(fn);
+    const env = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
     assert.equal(env.LIVE_DELETE, "true");
     assert.deepEqual(JSON.parse(String(env.LIVE_JOB)), {
       source: { bucket: "src-a", prefix: "in%2F" },
