@@ -102,7 +102,7 @@ function report(
   plan: JobPlan,
   capacity: PlanCapacity,
   multipart: { threshold: number; partSize: number },
-  deletions?: { readonly compared: Compared; readonly plan: DeletionPlanEstimate },
+  deletions?: { readonly compared: Compared; readonly plan: DeletionPlanEstimate; readonly headPer1000: number },
 ): string {
   const s3 = plan.requests.s3;
   const sqs = plan.requests.sqs;
@@ -180,16 +180,16 @@ function report(
         "(the figures above count every key copied)",
     );
     const kept = `${count(d.protected)} ledger record${d.protected === 1 ? "" : "s"} left alone`;
+    const keys = `${count(d.keys)} key${d.keys === 1 ? "" : "s"} only in the destination`;
     if (d.refused) {
-      row(
-        "deletions",
-        `${count(d.keys)} keys only in the destination, more than --max-delete ${count(d.maxDelete ?? 0)}: the job would delete none (${kept})`,
-      );
+      row("deletions", `${keys}, more than --max-delete ${count(d.maxDelete ?? 0)}: the job would delete none (${kept})`);
     } else {
+      // Unrounded here: a few HEADs cost less than the micro-dollar the JSON rounds to.
+      const cost = (d.requests.head * deletions.headPer1000) / 1000;
       row(
         "deletions",
-        `${count(d.keys)} keys only in the destination (${kept}): ${count(d.requests.head)} HEAD + ` +
-          `${count(d.requests.delete)} DeleteObject (free) ${formatUsd(d.cost)}, not in the cost above`,
+        `${keys} (${kept}): ${count(d.requests.head)} HEAD + ${count(d.requests.delete)} DeleteObject (free) ${formatUsd(cost)}, ` +
+          "not in the cost above",
       );
     }
   }
@@ -273,7 +273,10 @@ async function main(): Promise<number> {
   }
   const plan = planJob({ tally: tallied.tally, messages: tallied.messages, source: tallied.source, capacity, prices });
   const compared = tallied.compared;
-  const deletions = compared === undefined ? undefined : { compared, plan: planDeletions(compared.deletions, options?.maxDelete, prices) };
+  const deletions =
+    compared === undefined
+      ? undefined
+      : { compared, plan: planDeletions(compared.deletions, options?.maxDelete, prices), headPer1000: prices.s3.getHeadPer1000 };
 
   const what =
     manifest === undefined

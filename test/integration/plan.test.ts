@@ -7,10 +7,12 @@ import { after, before, describe, it } from "node:test";
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { SOURCE_ETAG_METADATA } from "../../lambdas/core/compare.ts";
 import { DEFAULT_PRICES_FILE } from "../../scripts/lib/plan.ts";
 import { awkwardKeys, ensureBucket, generatedKeys, putObjects, type SeedObject, seedObject } from "../../scripts/lib/seed.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
@@ -26,8 +28,8 @@ const object = (key: string, size: number): SeedObject => ({
 });
 
 /** An object uploaded in two parts (5 MiB and 1 KiB): its ETag has the multipart form "…-2". */
-async function putByParts(s3: S3Client, bucket: string, key: string): Promise<void> {
-  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+async function putByParts(s3: S3Client, bucket: string, key: string, metadata?: Record<string, string>): Promise<void> {
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: metadata }));
   const parts = [];
   for (const [n, size] of [
     [1, 5 * MiB],
@@ -152,6 +154,14 @@ describe("npm run plan", () => {
         // A ledger's record in the destination selection (never deleted), and a key outside the patterns.
         ...at("Q/", ["jobs/abc/spec.json", "skip/only-in-destination"]),
       ]);
+      // Copies by parts: ETags of the multipart form that only a HEAD of the destination settles. Our copy of
+      // this very source version (its ETag in the copier's metadata) is identical; a stale one is copied.
+      const parts = Buffer.concat([Buffer.alloc(5 * MiB, 1), Buffer.alloc(1024, 2)]);
+      for (const key of ["P/mp/ours.bin", "P/mp/stale.bin"])
+        await emulator.s3.send(new PutObjectCommand({ Bucket: shared, Key: key, Body: parts }));
+      const head = await emulator.s3.send(new HeadObjectCommand({ Bucket: shared, Key: "P/mp/ours.bin" }));
+      await putByParts(emulator.s3, shared, "Q/mp/ours.bin", { [SOURCE_ETAG_METADATA]: head.ETag ?? "" });
+      await putByParts(emulator.s3, shared, "Q/mp/stale.bin", { [SOURCE_ETAG_METADATA]: '"0123456789abcdef0123456789abcdef"' });
     });
 
     const deleteArgs = () => [
@@ -172,9 +182,9 @@ describe("npm run plan", () => {
 
       assert.equal(run.code, 0, run.stderr);
       const plan = lastJson(run);
-      assert.equal(plan.objects, kept.length + generated.length); // skip/in-source left out by --exclude
+      assert.equal(plan.objects, kept.length + generated.length + 2); // skip/in-source left out by --exclude
       assert.equal(plan.destination, `s3://${shared}/Q/`);
-      assert.deepEqual(plan.compared, { identical: kept.length + 20, toCopy: 10 });
+      assert.deepEqual(plan.compared, { identical: kept.length + 20 + 1, toCopy: 10 + 1 });
       assert.deepEqual(plan.deletions, {
         keys: gone.length,
         protected: 1,
@@ -185,7 +195,7 @@ describe("npm run plan", () => {
         cost: Math.round(((gone.length * 0.0004) / 1000) * 1e6) / 1e6,
       });
       // The existing figures stay as a plain --sync plan reports them: every selected key counted as copied.
-      assert.equal((plan.requests as { s3: Record<string, number> }).s3.copy, kept.length + generated.length);
+      assert.equal((plan.requests as { s3: Record<string, number> }).s3.copy, kept.length + generated.length + 2);
       assert.match(
         run.stdout,
         new RegExp(

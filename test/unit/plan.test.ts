@@ -14,6 +14,7 @@ import {
   type PlanSource,
   parsePriceTable,
   partsOf,
+  planDeletions,
   planJob,
 } from "../../lambdas/core/plan.ts";
 import { DEFAULT_PRICES_FILE, loadPriceTable } from "../../scripts/lib/plan.ts";
@@ -290,5 +291,45 @@ describe("planJob", () => {
     assert.equal(plan.invocations.copy, 0);
     assert.equal(plan.cost.perMillionObjects, 0);
     assert.equal(plan.usefulConcurrency, 0);
+  });
+});
+
+describe("planDeletions", () => {
+  it("prices a HEAD of the source and a free DeleteObject per key", () => {
+    const plan = planDeletions({ keys: 1_000_000, protected: 3 }, undefined, prices);
+    assert.deepEqual(plan, {
+      keys: 1_000_000,
+      protected: 3,
+      maxDelete: null,
+      refused: false,
+      requests: { head: 1_000_000, delete: 1_000_000 },
+      cost: 0.4, // 1,000 x $0.0004 for the HEADs; DELETE requests are not billed
+    });
+  });
+
+  it("deletes none, and sends nothing, when the count exceeds --max-delete", () => {
+    assert.deepEqual(planDeletions({ keys: 11, protected: 0 }, 10, prices), {
+      keys: 11,
+      protected: 0,
+      maxDelete: 10,
+      refused: true,
+      requests: { head: 0, delete: 0 },
+      cost: 0,
+    });
+    // Exactly --max-delete keys is allowed; --max-delete 0 allows a sync that finds nothing to delete.
+    assert.equal(planDeletions({ keys: 10, protected: 0 }, 10, prices).refused, false);
+    assert.equal(planDeletions({ keys: 0, protected: 2 }, 0, prices).refused, false);
+    assert.equal(planDeletions({ keys: 1, protected: 0 }, 0, prices).refused, true);
+  });
+
+  it("never refuses without --max-delete, and the cost grows with the keys", () => {
+    fc.assert(
+      fc.property(fc.nat(10_000_000), fc.nat(1_000), (keys, kept) => {
+        const plan = planDeletions({ keys, protected: kept }, undefined, prices);
+        assert.equal(plan.refused, false);
+        assert.deepEqual(plan.requests, { head: keys, delete: keys });
+        close(plan.cost, (keys * prices.s3.getHeadPer1000) / 1000);
+      }),
+    );
   });
 });
