@@ -44,6 +44,8 @@ describe("context", () => {
       manifestBuckets: [],
       ledgerKmsKeyArn: undefined,
       alarmEmail: undefined,
+      schedule: undefined,
+      scheduledJob: undefined,
     });
   });
 
