@@ -25,7 +25,8 @@ export type ObjectAction =
   | "s3:PutObjectTagging"
   | "s3:PutObjectAcl"
   | "s3:AbortMultipartUpload"
-  | "s3:ListMultipartUploadParts";
+  | "s3:ListMultipartUploadParts"
+  | "s3:DeleteObject";
 
 /** Context `<side>Bucket` names them. */
 export type BucketSide = "source" | "destination" | "manifest";

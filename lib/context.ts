@@ -29,6 +29,7 @@ export const CONTEXT_KEYS = [
   "live",
   "liveDelete",
   "liveJob",
+  "allowDelete",
   "stackName",
 ] as const;
 
@@ -76,6 +77,7 @@ export function stackPropsFromContext(scope: Construct): ContextProps {
     alarmEmail: text(scope, "alarmEmail"),
     schedule: text(scope, "schedule"),
     scheduledJob: text(scope, "scheduledJob"),
+    allowDelete: boolean(scope, "allowDelete"),
     live: boolean(scope, "live"),
     liveDelete: boolean(scope, "liveDelete"),
     liveJob: text(scope, "liveJob"),

@@ -42,6 +42,11 @@ export interface S3FanoutStackProps extends StackProps {
   readonly schedule?: string;
   /** The scheduled job as kickoff flags (`--source s3://B/P --dest s3://B/P --sync`); context `scheduledJob`, with schedule. @default no schedule */
   readonly scheduledJob?: string;
+  /**
+   * Let sync jobs started with --delete delete destination objects (s3:DeleteObject for the copy
+   * function); context `allowDelete`. A scheduledJob with --delete implies it. @default false
+   */
+  readonly allowDelete?: boolean;
   /** Keep the destination current from the source's S3 events (EventBridge); context `live`. @default false */
   readonly live?: boolean;
   /** Live changes delete destination keys the source no longer has; context `liveDelete`. @default false */
@@ -74,6 +79,8 @@ export class S3FanoutStack extends Stack {
   public readonly alarms: PipelineAlarms;
   /** The schedule and its start-job function, when `schedule` and `scheduledJob` are set. */
   public readonly scheduledSync?: ScheduledSync;
+  /** Whether the copy function may delete destination objects (sync --delete). */
+  public readonly deletionsAllowed: boolean;
   /** The rule, queue and function of live changes, when `live` is set. */
   public readonly liveSync?: LiveSync;
 
@@ -189,6 +196,10 @@ export class S3FanoutStack extends Stack {
     this.copyWork.queue.grantSendMessages(this.copier.role);
     this.copyWork.deadLetterQueue.grantSendMessages(this.copier.role);
     this.ledger.grantReadWrite(this.copier.role);
+    // sync --delete: deletion batches delete destination objects. Only when asked for: a stack that
+    // cannot delete cannot be made to, whatever job is started on it.
+    this.deletionsAllowed = props.allowDelete === true || scheduledJobDeletes(props.scheduledJob);
+    if (this.deletionsAllowed) this.destinations.grantObjectActions(this.copier.role, ["s3:DeleteObject"]);
 
     if ((props.schedule === undefined) !== (props.scheduledJob === undefined)) {
       throw new Error(
@@ -248,9 +259,15 @@ export class S3FanoutStack extends Stack {
         ? { ScheduleName: this.scheduledSync.scheduleName, StartJobFunctionName: this.scheduledSync.starter.fn.functionName }
         : {}),
       ...(this.liveSync ? { LiveQueueUrl: this.liveSync.work.queue.queueUrl } : {}),
+      ...(this.deletionsAllowed ? { DeletionsAllowed: "true" } : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }
+}
+
+/** Whether the scheduled job deletes (--delete): then the stack must allow deletions. */
+function scheduledJobDeletes(definition: string | undefined): boolean {
+  return definition !== undefined && parseJobDefinition(definition, "scheduledJob").options?.delete === true;
 }
 
 /** The live job, from -c liveJob or else the scheduled job, parsed as kickoff parses its flags. */

@@ -33,11 +33,20 @@ const SETTINGS: Record<ContextKey, { readonly kind: Kind; readonly arg: string; 
   copyMaxConcurrency: { kind: "integer", arg: "N", help: "concurrent copy invocations at most, 2-1000 (default 50)" },
   copyConcurrency: { kind: "integer", arg: "N", help: "copies in flight per copy invocation (default 64)" },
   alarmEmail: { kind: "text", arg: "ADDR", help: "address every alarm notifies, through SNS (default: none)" },
-  schedule: { kind: "text", arg: "EXPR", help: 'when scheduledJob starts: rate(1 day), cron(...), at(...) (default: no schedule)' },
-  scheduledJob: { kind: "text", arg: "FLAGS", help: 'kickoff flags of the scheduled job: --scheduled-job="--source s3://A/P --dest s3://B/P --sync"' },
+  schedule: { kind: "text", arg: "EXPR", help: "when scheduledJob starts: rate(1 day), cron(...), at(...) (default: no schedule)" },
+  scheduledJob: {
+    kind: "text",
+    arg: "FLAGS",
+    help: 'kickoff flags of the scheduled job: --scheduled-job="--source s3://A/P --dest s3://B/P --sync"',
+  },
+  allowDelete: { kind: "text", arg: "true|false", help: "let sync jobs with --delete delete destination objects (default false)" },
   live: { kind: "text", arg: "true|false", help: "keep the destination current from the source's S3 events (default false)" },
   liveDelete: { kind: "text", arg: "true|false", help: "live changes delete keys the source no longer has (default false)" },
-  liveJob: { kind: "text", arg: "FLAGS", help: 'the job live changes follow: --live-job="--source s3://A/P --dest s3://B/Q" (default: scheduledJob)' },
+  liveJob: {
+    kind: "text",
+    arg: "FLAGS",
+    help: 'the job live changes follow: --live-job="--source s3://A/P --dest s3://B/Q" (default: scheduledJob)',
+  },
   stackName: { kind: "text", arg: "NAME", help: `the CloudFormation stack's name (default ${DEFAULT_STACK_NAME})` },
 };
 

@@ -34,6 +34,13 @@ function describe(s: JobStatus): string {
     `job ${s.jobId}: ${s.state}${s.haltMarked && s.state !== "halted" ? " (halt marked)" : ""}`,
     `  listed   ${s.listed}${s.rangesCovered ? "" : "+ (still listing)"} keys, ${s.listedBytes} bytes, in ${s.portions} range portions`,
     `  copied   ${s.copied} (${s.bytes} bytes), skipped ${s.skipped}, failed ${s.failed}, vanished ${s.vanished}, halted ${s.halted}`,
+    ...(s.toDelete > 0 || s.deletionsRefused
+      ? [
+          s.deletionsRefused
+            ? `  deleted  none: ${s.toDelete} keys only in the destination, more than --max-delete`
+            : `  deleted  ${s.deleted} of ${s.toDelete} keys only in the destination`,
+        ]
+      : []),
     `  rate     ${s.rate.toFixed(1)} objects/s over ${s.elapsedSeconds.toFixed(0)} s, ETA ${eta}; ${s.pendingBatches} batches pending`,
     `  queues   list ${s.queues.list}, copy ${s.queues.copy}; DLQs list ${s.queues.listDlq}, copy ${s.queues.copyDlq}`,
   ].join("\n");
@@ -74,8 +81,9 @@ async function main(): Promise<number> {
   if (args.json) {
     const { jobId, state, complete, listed, copied, skipped, vanished, failed, halted, bytes, rate, etaSeconds, pendingBatches, queues } =
       status;
+    const { deleted } = status;
     process.stdout.write(
-      `${JSON.stringify({ jobId, state, complete, listed, copied, skipped, vanished, failed, halted, bytes, rate, etaSeconds: etaSeconds ?? null, pendingBatches, queues })}\n`,
+      `${JSON.stringify({ jobId, state, complete, listed, copied, skipped, vanished, failed, halted, bytes, rate, etaSeconds: etaSeconds ?? null, pendingBatches, queues, deleted })}\n`,
     );
   }
   if (!args.watch) return EXIT.ok;

@@ -59,6 +59,8 @@ export interface StartDeployment {
   readonly sourceBuckets: readonly string[];
   readonly destinationBuckets: readonly string[];
   readonly manifestBuckets?: readonly string[] | undefined;
+  /** False when the stack may not delete (no -c allowDelete): a job with --delete is refused. */
+  readonly deletionsAllowed?: boolean | undefined;
 }
 
 /** The clients and ledger a job starts through (scripts/lib/operator.ts's Connection is one). */
@@ -145,6 +147,11 @@ export async function kickoff(
       `stack ${deployment.stackName} may not read "${source.bucket}" (it may read: ${deployment.sourceBuckets.join(", ")}); ${redeployWith("source-bucket", deployment.sourceBuckets, source.bucket)}`,
     );
   }
+  if (options?.delete === true && deployment.deletionsAllowed === false) {
+    throw new PreflightError(
+      `stack ${deployment.stackName} may not delete from "${destination.bucket}": allow it with \`npm run configure -- --allow-delete true\` and \`npx cdk deploy\``,
+    );
+  }
   if (deployment.destinationBuckets.length > 0 && !deployment.destinationBuckets.includes(destination.bucket)) {
     throw new PreflightError(
       `stack ${deployment.stackName} may not write "${destination.bucket}" (it may write: ${deployment.destinationBuckets.join(", ")}); ${redeployWith("destination-bucket", deployment.destinationBuckets, destination.bucket)}`,
@@ -196,7 +203,7 @@ export async function runState(ledger: S3Ledger, jobId: string): Promise<RunStat
   if ((await ledger.readSpec(jobId)) === undefined) return "missing";
   if (await ledger.isHaltMarked(jobId)) return "halted";
   const records = await ledger.readRecords(jobId);
-  return summarize(records.portions, records.outcomes).complete ? "complete" : "unfinished";
+  return summarize(records.portions, records.outcomes, records.deletion).complete ? "complete" : "unfinished";
 }
 
 /** The ports of a scheduled run's start, over the ledger and kickoff itself. */

@@ -38,6 +38,7 @@ export function lambdaDeps() {
     config,
     store,
     multipart: store,
+    deleter: store,
     manifests: new S3ManifestSource(s3),
     sink,
     redelivery: sink,

@@ -26,6 +26,7 @@ const Outputs = v.object({
   ScheduleName: v.optional(v.string()),
   LiveQueueUrl: v.optional(v.string()),
   StartJobFunctionName: v.optional(v.string()),
+  DeletionsAllowed: v.optional(v.string()),
 });
 
 export interface Deployment {
@@ -47,6 +48,8 @@ export interface Deployment {
   readonly startJobFunctionName?: string | undefined;
   /** Where S3 events of the live job arrive, when the stack follows one (-c live=true). */
   readonly liveQueueUrl?: string | undefined;
+  /** Whether sync --delete may delete (-c allowDelete); undefined where any bucket is allowed (the local stack). */
+  readonly deletionsAllowed?: boolean | undefined;
 }
 
 export class DeploymentError extends S3FanoutError {}
@@ -90,6 +93,8 @@ function fromOutputMap(stackName: string, outputs: unknown): Deployment {
     scheduleName: o.ScheduleName,
     startJobFunctionName: o.StartJobFunctionName,
     liveQueueUrl: o.LiveQueueUrl,
+    // A stack that names its buckets says whether it may delete; one that names none allows anything.
+    deletionsAllowed: o.DeletionsAllowed === "true" ? true : names(o.DestinationBuckets).length === 0 ? undefined : false,
   };
 }
 

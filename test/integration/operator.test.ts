@@ -49,6 +49,7 @@ interface StatusJson {
 
 const STATUS_FIELDS = [
   "jobId",
+  "deleted",
   "state",
   "complete",
   "listed",

@@ -46,6 +46,10 @@ describe("context", () => {
       alarmEmail: undefined,
       schedule: undefined,
       scheduledJob: undefined,
+      allowDelete: undefined,
+      live: undefined,
+      liveDelete: undefined,
+      liveJob: undefined,
     });
   });
 
