@@ -181,6 +181,12 @@ export async function kickoff(
   const withOptions: JobSpec = options === undefined ? base : { ...base, options };
   const spec: JobSpec = seeds.manifest === undefined ? withOptions : { ...withOptions, manifest: seeds.manifest };
   await c.ledger.writeSpec(spec);
+  await sendSeeds(c, spec, seeds.tasks);
+  return { spec, ledgerUrl: `s3://${c.ledger.bucket}/${c.ledger.jobPrefix(jobId)}` };
+}
+
+async function sendSeeds(c: StartTarget, spec: JobSpec, tasks: readonly ListTask[]): Promise<void> {
+  const { deployment } = c;
   const job = jobRefOf(spec);
   const sink = new SqsMessageSink(c.sqs, {
     list: deployment.listQueueUrl,
@@ -190,9 +196,28 @@ export async function kickoff(
   });
   await sink.send(
     "list",
-    seeds.tasks.map((task) => ({ body: listBody({ ...task, job }) })),
+    tasks.map((task) => ({ body: listBody({ ...task, job }) })),
   );
-  return { spec, ledgerUrl: `s3://${c.ledger.bucket}/${c.ledger.jobPrefix(jobId)}` };
+}
+
+/**
+ * Sends a started job's seeds again, from its spec: for a start cut short after the spec was written
+ * (a scheduled run's retry). Seeds sent twice are harmless: listing is idempotent and batch ids are
+ * deterministic. A manifest job re-plans its manifest; if that no longer gives the chunks the spec
+ * counted, the job could never complete, so it throws instead.
+ */
+export async function reseed(c: StartTarget, jobId: string, manifest?: ManifestRequest): Promise<void> {
+  const spec = await c.ledger.readSpec(jobId);
+  if (spec === undefined) throw new S3FanoutError(`no job "${jobId}" in the ledger to seed again`);
+  const request =
+    spec.manifest === undefined ? undefined : { bucket: spec.manifest.bucket, key: spec.manifest.key, chunkBytes: manifest?.chunkBytes };
+  const seeds = await seedTasks(c.s3, jobRefOf(spec), request);
+  if (seeds.tasks.length !== spec.ranges) {
+    throw new S3FanoutError(
+      `job "${jobId}" was started with ${spec.ranges} seed(s) but now has ${seeds.tasks.length}: halt it (npm run halt -- --job ${jobId})`,
+    );
+  }
+  await sendSeeds(c, spec, seeds.tasks);
 }
 
 /**
@@ -217,6 +242,7 @@ export function scheduledStartPorts(target: StartTarget, now: () => Date = () =>
     start: async (jobId, job) => {
       await kickoff(target, job.source, job.destination, jobId, job.options, job.manifest);
     },
+    reseed: (jobId, job) => reseed(target, jobId, job.manifest),
     now,
   };
 }

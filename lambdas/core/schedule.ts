@@ -4,6 +4,8 @@
  *
  * A run's job id comes from the schedule's name and the run's scheduled time, so a delivery retried
  * by the Scheduler or by Lambda's async retries finds that job already started and does nothing.
+ * The index entry is the run's "seeded" mark: it is written only once the seed messages are sent,
+ * so a retry of a start cut short between the spec and the last seed sends the seeds again.
  * Ids begin with the time stamp, so the ledger's index of runs (`schedules/<name>/runs/<jobId>.json`)
  * lists them in the order they were scheduled.
  */
@@ -104,12 +106,16 @@ export interface ScheduledStartPorts {
   runState(jobId: string): Promise<RunState>;
   /** Starts the job (kickoff's own code) under this id. */
   start(jobId: string, job: ScheduledJob): Promise<void>;
+  /** Sends again the seed messages of a job whose spec is written (listing is idempotent: twice is harmless). */
+  reseed(jobId: string, job: ScheduledJob): Promise<void>;
   now(): Date;
 }
 
 export type ScheduledStartOutcome =
   | { readonly kind: "started"; readonly jobId: string; readonly previous?: string | undefined }
-  /** A retried delivery of a run that has started: nothing to do. */
+  /** A retried delivery of a run whose start was cut short after its spec: its seeds sent again. */
+  | { readonly kind: "resumed"; readonly jobId: string }
+  /** A retried delivery of a run that has started and is indexed: nothing to do. */
   | { readonly kind: "duplicate"; readonly jobId: string }
   /** The previous run is neither complete nor halted. */
   | { readonly kind: "skipped"; readonly jobId: string; readonly previous: string }
@@ -118,8 +124,8 @@ export type ScheduledStartOutcome =
 
 /**
  * Starts one scheduled run unless the schedule's latest started run is unfinished. The index entry
- * is written after the job has started (and again on a duplicate delivery, so a start cut short
- * between the spec and the entry still lands in the history).
+ * is written after the job's seeds are sent; a delivery that finds the spec but no entry re-sends
+ * the seeds (the start was cut short, e.g. SQS failed on a later batch), then writes the entry.
  */
 export async function startScheduledRun(payload: StartJobPayload, ports: ScheduledStartPorts): Promise<ScheduledStartOutcome> {
   const jobId = scheduledJobId(payload.schedule, payload.scheduledTime);
@@ -130,12 +136,17 @@ export async function startScheduledRun(payload: StartJobPayload, ports: Schedul
     scheduledTime: new Date(payload.scheduledTime).toISOString(),
     startedAt: ports.now().toISOString(),
   };
-  if (await ports.jobExists(jobId)) {
-    await ports.recordRun(run);
-    return { kind: "duplicate", jobId };
-  }
-  const others = [...(await ports.listRuns(payload.schedule))].filter((id) => id !== jobId).sort();
+  const runs = await ports.listRuns(payload.schedule);
+  const others = runs.filter((id) => id !== jobId).sort();
   const latest = others.at(-1);
+  if (await ports.jobExists(jobId)) {
+    if (runs.includes(jobId)) return { kind: "duplicate", jobId };
+    // Its first delivery found the previous run finished; a later run that started since must not overlap it.
+    if (latest !== undefined && latest > jobId) return { kind: "stale", jobId, latest };
+    await ports.reseed(jobId, payload.job);
+    await ports.recordRun(run);
+    return { kind: "resumed", jobId };
+  }
   if (latest !== undefined && latest > jobId) return { kind: "stale", jobId, latest };
   if (latest !== undefined) {
     const state = await ports.runState(latest);

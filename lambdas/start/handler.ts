@@ -4,7 +4,8 @@
  * the schedule's previous run is unfinished (neither complete nor halted): then it is skipped, said
  * in a WARN line with how to let the schedule go on, and counted. A malformed payload or a failed
  * start throws: the Scheduler invokes asynchronously, so Lambda retries it and then parks it in the
- * schedule's DLQ (a retry of a run whose job has started does nothing).
+ * schedule's DLQ (a retry of a run whose job has started does nothing, unless the start was cut short
+ * before all its seeds were sent: then it sends them again).
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
@@ -48,6 +49,11 @@ export function createStartHandler(deps: StartHandlerDeps): StartHandler {
       switch (outcome.kind) {
         case "started":
           logger.info("scheduled run started", { ...fields, jobId: outcome.jobId, previousJobId: outcome.previous });
+          metrics?.addMetric(PipelineMetric.ScheduledRunsStarted, MetricUnit.Count, 1);
+          break;
+        case "resumed":
+          // The first delivery wrote the spec, then failed before every seed was sent (and was counted failed).
+          logger.info("scheduled run resumed: its seeds sent again", { ...fields, jobId: outcome.jobId });
           metrics?.addMetric(PipelineMetric.ScheduledRunsStarted, MetricUnit.Count, 1);
           break;
         case "duplicate":

@@ -19,6 +19,7 @@ function harness(state: { runs?: string[]; jobs?: string[]; states?: Record<stri
   const runs = [...(state.runs ?? [])];
   const jobs = new Set(state.jobs ?? runs);
   const started: string[] = [];
+  const reseeded: string[] = [];
   const recorded: ScheduledRun[] = [];
   const metrics: string[] = [];
   const lines: Record<string, unknown>[] = [];
@@ -32,6 +33,9 @@ function harness(state: { runs?: string[]; jobs?: string[]; states?: Record<stri
     start: async (id) => {
       if (state.startFails) throw state.startFails;
       started.push(id);
+    },
+    reseed: async (id) => {
+      reseeded.push(id);
     },
     now: () => new Date("2026-12-03T06:00:01Z"),
   };
@@ -59,7 +63,7 @@ function harness(state: { runs?: string[]; jobs?: string[]; states?: Record<stri
   };
   let result: Awaited<ReturnType<typeof handler>> | undefined;
   let failure: unknown;
-  return { handler: run, started, recorded, metrics, lines };
+  return { handler: run, started, reseeded, recorded, metrics, lines };
 }
 
 describe("start-job handler", () => {
@@ -101,15 +105,35 @@ describe("start-job handler", () => {
     }
   });
 
-  it("does nothing for a redelivered run whose job exists, but makes sure it is indexed", async () => {
-    const h = harness({ runs: [], jobs: [id1] });
+  it("does nothing for a redelivered run whose job exists and is indexed", async () => {
+    const h = harness({ runs: [id1], jobs: [id1] });
     assert.deepEqual(await h.handler(payload(t1)), { kind: "duplicate", jobId: id1 });
     assert.deepEqual(h.started, []);
+    assert.deepEqual(h.reseeded, []);
+    assert.deepEqual(h.recorded, []);
+    assert.deepEqual(h.metrics, []);
+  });
+
+  it("sends the seeds again for a redelivered run whose spec exists but which is not indexed, then indexes it", async () => {
+    const previous = scheduledJobId("S3Fanout-scheduled-sync", "2026-12-02T06:00:00Z");
+    const h = harness({ runs: [previous], jobs: [previous, id1], states: { [previous]: "unfinished" } });
+    assert.deepEqual(await h.handler(payload(t1)), { kind: "resumed", jobId: id1 });
+    assert.deepEqual(h.started, [], "the spec is not written again");
+    assert.deepEqual(h.reseeded, [id1]);
     assert.deepEqual(
       h.recorded.map((r) => r.jobId),
       [id1],
     );
-    assert.deepEqual(h.metrics, []);
+    assert.deepEqual(h.metrics, ["ScheduledRunsStarted"]);
+    assert.equal(h.lines.find((l) => l.jobId === id1)?.message, "scheduled run resumed: its seeds sent again");
+  });
+
+  it("does not re-seed a cut-short run once a later run has started", async () => {
+    const later = scheduledJobId("S3Fanout-scheduled-sync", "2026-12-04T06:00:00Z");
+    const h = harness({ runs: [later], jobs: [later, id1] });
+    assert.deepEqual(await h.handler(payload(t1)), { kind: "stale", jobId: id1, latest: later });
+    assert.deepEqual(h.reseeded, []);
+    assert.deepEqual(h.recorded, []);
   });
 
   it("skips a late delivery of a run older than one that started", async () => {

@@ -2,18 +2,22 @@
  * A scheduled sync over the emulator: the local stack's schedule target (the start-job handler,
  * given the payload EventBridge Scheduler sends) starts a job through kickoff's code, and the real
  * pipeline runs it; a run while the previous one is unfinished is skipped and counted; a retried
- * delivery of a run does nothing; `status --history` lists the runs from the ledger.
+ * delivery of a run does nothing; `status --history` lists the runs from the ledger. A start that
+ * wrote its spec but failed sending its seeds sends them again on its retry, so the schedule goes on.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { createSqsClient } from "../../lambdas/aws/clients.ts";
 import type { ObjectStore } from "../../lambdas/core/ports.ts";
 import { scheduledJobId } from "../../lambdas/core/schedule.ts";
 import { PipelineMetric } from "../../lambdas/telemetry.ts";
 import { connect, jobStatus } from "../../scripts/lib/operator.ts";
 import { awkwardKeys, generatedKeys } from "../../scripts/lib/seed.ts";
+import { startLocalSchedule } from "../../scripts/local/schedule.ts";
 import { assertSameObjects, seedBuckets, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
 import { lastJson, runOperator, startTestStack, type TestStack, waitFor } from "../support/localStack.ts";
 
@@ -144,5 +148,77 @@ describe("scheduled sync", () => {
       );
     }
     assert.match(run.stderr, new RegExp(`${first.jobId}.*complete`));
+  });
+});
+
+describe("scheduled run cut short after its spec", () => {
+  let emulator: TestEmulator;
+  let dir: string;
+  let test: TestStack;
+  let source: string;
+  let destination: string;
+  const keys = [...awkwardKeys(), ...generatedKeys(40)];
+
+  before(async () => {
+    emulator = await startTestEmulator();
+    dir = mkdtempSync(join(tmpdir(), "s3-fanout-scheduled-resume-"));
+    ({ source, destination } = await seedBuckets(emulator, "resume", keys));
+    test = await startTestStack(emulator, dir, {
+      sourceBuckets: [source],
+      destinationBuckets: [destination],
+      schedule: { job: `--source s3://${source}/ --dest s3://${destination}/ --sync` },
+    });
+  });
+
+  after(async () => {
+    await test?.stop();
+    await emulator?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("sends the seeds again on the redelivery, so the run completes and the next one starts", async () => {
+    const schedule = test.stack.schedule;
+    assert.ok(schedule, "the local stack has a schedule");
+    const c = await connect({ outputs: test.outputsFile, endpoint: emulator.endpoint });
+    const t1 = new Date("2026-12-03T06:00:00Z");
+    const t2 = new Date("2026-12-04T06:00:00Z");
+
+    // Prepare: the same schedule over an SQS client whose 2nd SendMessageBatch fails (11 seed ranges: 2 batches).
+    const failingSqs = createSqsClient({ endpoint: emulator.endpoint });
+    let batches = 0;
+    failingSqs.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === "SendMessageBatchCommand" && ++batches === 2) throw new Error("SQS is down");
+        return next(args);
+      },
+      { step: "initialize", name: "failSecondBatch" },
+    );
+    const broken = startLocalSchedule(
+      { ...c, sqs: failingSqs },
+      { job: schedule.payload(t1).job, name: schedule.name },
+      {
+        logger: new Logger({ logLevel: "SILENT" }),
+      },
+    );
+
+    // Act: the first delivery writes the spec, then fails part-way through the seeds; Lambda retries it.
+    await assert.rejects(broken.invoke(t1), /SQS is down/);
+    const jobId = scheduledJobId(schedule.name, t1);
+    assert.ok(await c.ledger.readSpec(jobId), "the failed start wrote the spec");
+    assert.deepEqual(await c.ledger.scheduledRunIds(schedule.name), [], "a run not fully seeded is not indexed");
+    const retried = await schedule.invoke(t1);
+
+    // Assess: the retry re-seeds the job; it completes with every key; a later delivery of the run is a no-op.
+    assert.deepEqual(retried, { kind: "resumed", jobId });
+    const done = await waitFor("the resumed run to complete", async () => {
+      const s = await jobStatus(c, jobId);
+      return s.complete ? s : undefined;
+    });
+    assert.equal(done.copied + done.skipped, keys.length);
+    assert.equal(done.failed, 0);
+    await assertSameObjects(emulator.s3, source, destination, keys.length);
+    assert.deepEqual(await schedule.invoke(t1), { kind: "duplicate", jobId });
+    const next = await schedule.invoke(t2);
+    assert.deepEqual(next, { kind: "started", jobId: scheduledJobId(schedule.name, t2), previous: jobId });
   });
 });
