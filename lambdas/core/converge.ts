@@ -11,11 +11,13 @@
  *   allows deletions, after one more HEAD of the source (a key the source has
  *   again is never deleted);
  * - otherwise: unchanged.
+ * A key that is, or maps to, a ledger's record is ignored, as a sync --delete leaves it.
  * Each UTC day is a job of its own in the ledger (`live-YYYYMMDD`).
  */
 import { type AttemptDeps, attempt } from "./attempt.ts";
 import { compareObjects, SOURCE_ETAG_METADATA } from "./compare.ts";
 import { type CopierDeps, copyTasks } from "./copier.ts";
+import { isLedgerKey } from "./deletions.ts";
 import { batchIdOf } from "./ids.ts";
 import { type JobOptions, keyFilter } from "./jobOptions.ts";
 import type { JobSpec } from "./jobSpec.ts";
@@ -35,6 +37,8 @@ export type IgnoredReason =
   | "bucket"
   /** The key is outside the job's source prefix. */
   | "prefix"
+  /** The key, or its destination key, is a ledger's record (a job's spec, halt marker, records, run index): never touched. */
+  | "ledger"
   /** The job's --include/--exclude leave the key out. */
   | "filter"
   /** The source lacks the key but the job does not allow deletions. */
@@ -97,6 +101,8 @@ export async function decide(bucket: string, key: string, deps: DecideDeps): Pro
   const { job } = deps;
   if (bucket !== job.source.bucket) return { kind: "ignored", key, reason: "bucket" };
   if (!key.startsWith(job.source.prefix)) return { kind: "ignored", key, reason: "prefix" };
+  // As a sync --delete: bookkeeping is left alone, the source's (not data) and the destination's (a ledger there).
+  if (isLedgerKey(key) || isLedgerKey(liveDestinationKey(job, key))) return { kind: "ignored", key, reason: "ledger" };
   if (!keyFilter(job.options, job.source.prefix)(key)) return { kind: "ignored", key, reason: "filter" };
   const [source, destination] = await Promise.all([
     headOrAbsent(deps.sourceHeads, job.source.bucket, key, deps),

@@ -218,6 +218,43 @@ describe("converge (live changes)", () => {
     assert.equal(world.outcomes.length, 0, "nothing to record");
   });
 
+  it("never copies over or deletes a ledger's records: a source or destination key of bookkeeping is ignored", async () => {
+    const world = new World();
+    const whole: LiveJob = { source: { bucket: "src", prefix: "" }, destination: { bucket: "dst", prefix: "" } };
+    const records = [
+      ".s3-fanout/jobs/j1/spec.json",
+      "jobs/20250304-000000-abcd/spec.json",
+      "ledger/jobs/j1/batches/b1.json",
+      "schedules/s/runs/j1.json",
+    ];
+    for (const key of records) world.bucket("dst").set(key, { body: "record" });
+    world.bucket("src").set(records[0] ?? "", { body: "other" }); // would be copied over
+    world.bucket("src").set("plain", { body: "p" });
+    const r = await convergeKeys(
+      [...records, "plain"].map((key) => ({ bucket: "src", key })),
+      "m",
+      world.deps(whole, true),
+    );
+    for (const key of records) assert.equal(world.bucket("dst").get(key)?.body, "record", key);
+    assert.equal(world.deletes, 0);
+    assert.deepEqual(Object.fromEntries(r.ignored), Object.fromEntries(records.map((k) => [k, "ledger"])));
+    assert.deepEqual(r.copied, ["plain"]);
+
+    // A source key that is no record but maps to one in the destination, and the other way round.
+    const into: LiveJob = { source: { bucket: "src", prefix: "x-" }, destination: { bucket: "dst", prefix: "jobs/" } };
+    assert.deepEqual(await decide("src", "x-j1/spec.json", world.deps(into, true)), {
+      kind: "ignored",
+      key: "x-j1/spec.json",
+      reason: "ledger",
+    });
+    const outOf: LiveJob = { source: { bucket: "src", prefix: "jobs/" }, destination: { bucket: "dst", prefix: "" } };
+    assert.deepEqual(await decide("src", "jobs/j1/halt.json", world.deps(outOf, true)), {
+      kind: "ignored",
+      key: "jobs/j1/halt.json",
+      reason: "ledger",
+    });
+  });
+
   it("deletes a key the source lacks only after a fresh HEAD, and records it", async () => {
     const world = new World();
     world.bucket("dst").set("out/gone", { body: "old" });
