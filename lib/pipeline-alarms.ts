@@ -67,16 +67,19 @@ export class PipelineAlarms extends Construct {
 
     this.failures = new cloudwatch.Alarm(this, "Failures", {
       alarmDescription:
-        "s3-fanout: keys that failed for good (copy DLQ), listings parked (list DLQ), poison parked, or records returned for a retry. " +
-        "Logs: level ERROR, messages 'copy failed', 'listing parked', 'poison message parked', 'record failed'; FailuresByCode has the error codes.",
+        "s3-fanout: keys that failed for good (copy DLQ), listings parked (list DLQ), poison parked, records returned for a retry, " +
+        "or a sync's deletions refused (more than --max-delete). " +
+        "Logs: level ERROR, messages 'copy failed', 'listing parked', 'poison message parked', 'record failed', 'deletions refused'; FailuresByCode has the error codes.",
       metric: new cloudwatch.MathExpression({
-        expression: "FILL(keys, 0) + FILL(listings, 0) + FILL(records, 0) + FILL(poison, 0)",
+        expression: "FILL(keys, 0) + FILL(listings, 0) + FILL(records, 0) + FILL(poison, 0) + FILL(refused, 0)",
         usingMetrics: {
           keys: custom(PipelineMetric.CopyFailures),
           listings: custom(PipelineMetric.ListFailures),
           records: custom(PipelineMetric.RecordFailures),
           // A DLQ's own depth metric can lag while the queue is idle: poison is counted as it is parked.
           poison: custom(PipelineMetric.PoisonMessages),
+          // A person decides: nothing was deleted, and the destination still holds what the source lost.
+          refused: custom(PipelineMetric.DeletionsRefused),
         },
         label: "failures",
         period: PERIOD,

@@ -59,10 +59,11 @@ export class PipelineDashboard extends Construct {
         label,
       });
     // Sums per period divided by the period in minutes: a rate per minute whatever period the graph shows.
-    const perMinute = (metricName: PipelineMetricName, label: string) =>
+    // The id is the metric's own name, lower-cased: two rates can share a graph.
+    const perMinute = (metricName: PipelineMetricName, label: string, id = metricName.toLowerCase()) =>
       new cloudwatch.MathExpression({
-        expression: "m / (PERIOD(m) / 60)",
-        usingMetrics: { m: custom(metricName, label) },
+        expression: `${id} / (PERIOD(${id}) / 60)`,
+        usingMetrics: { [id]: custom(metricName, label) },
         label,
         period,
       });
@@ -75,7 +76,10 @@ export class PipelineDashboard extends Construct {
     this.dashboard = new cloudwatch.Dashboard(this, "Dashboard", { dashboardName: name, defaultInterval: Duration.hours(3) });
     this.dashboardName = name;
     this.dashboard.addWidgets(
-      graph("Objects copied per minute", [perMinute(PipelineMetric.ObjectsCopied, "objects/min")]),
+      graph("Objects copied (and deleted, sync --delete) per minute", [
+        perMinute(PipelineMetric.ObjectsCopied, "copied/min"),
+        perMinute(PipelineMetric.ObjectsDeleted, "deleted/min"),
+      ]),
       graph("Bytes copied per minute", [perMinute(PipelineMetric.BytesCopied, "bytes/min")], 8, { label: "bytes" }),
       graph("Keys listed per minute", [perMinute(PipelineMetric.KeysListed, "keys/min")]),
     );

@@ -74,7 +74,31 @@ export class S3Ledger implements Ledger {
     return out;
   }
 
-  async recordDeletionPlan(plan: DeletionPlan): Promise<void> {
+  /**
+   * Writes the plan only if the job has none (If-None-Match), and reads back the one that stands:
+   * of two finish checks deciding at once, one plan wins and both act on it. (A store that ignores the
+   * condition, such as the emulator, leaves the last writer's plan standing; the read-back still tells.)
+   */
+  async recordDeletionPlan(plan: DeletionPlan): Promise<DeletionPlan> {
+    const key = `${this.jobPrefix(plan.jobId)}deletion-plan.json`;
+    try {
+      await retrying(() =>
+        this.s3.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: asciiJson(plan), ContentType: "application/json", IfNoneMatch: "*" }),
+        ),
+      );
+    } catch (err) {
+      const info = errorInfo(err);
+      // 412: a plan exists; 409: another conditional write of it is in flight.
+      if (info.status !== 412 && info.status !== 409) throw err;
+    }
+    const standing = await this.readDeletionPlan(plan.jobId);
+    if (standing === undefined) throw new Error(`the deletion plan of job ${plan.jobId} was written but cannot be read back`);
+    return standing;
+  }
+
+  /** The plan again, with `sentAt`: the one write after the conditional one, by the check whose plan stands. */
+  async recordDeletionsSent(plan: DeletionPlan): Promise<void> {
     await this.put(`${this.jobPrefix(plan.jobId)}deletion-plan.json`, plan);
   }
 

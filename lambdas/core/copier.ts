@@ -210,7 +210,8 @@ async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promi
 
 /**
  * Deletes a key's destination object, unless the source has the key again
- * since it was listed (a HEAD first): a deletion acts on the current state.
+ * since it was listed: HEAD, then DeleteObject, in one try, so a retried
+ * deletion HEADs again and never acts on a stale answer.
  */
 async function deleteItem(
   task: CopyTask,
@@ -225,11 +226,19 @@ async function deleteItem(
     return { status: "failed", error: { code: "DeleteUnavailable", message: "no delete port configured" }, errorClass: "permanent" };
   }
   const { job } = task;
-  const seen = await attempt(job.id, attemptDeps, () => heads.head(job.source.bucket, item.key, job.options));
-  if (seen.status === "ok") return { status: "kept" };
-  if (seen.status !== "vanished") return seen;
-  const gone = await attempt(job.id, attemptDeps, () => deleter.deleteObject(job.destination.bucket, destination, job.options));
-  return gone.status === "ok" || gone.status === "vanished" ? { status: "deleted" } : gone;
+  const tried = await attempt(job.id, attemptDeps, async (): Promise<"kept" | "deleted"> => {
+    try {
+      await heads.head(job.source.bucket, item.key, job.options);
+      return "kept";
+    } catch (err) {
+      if (classifyError(errorInfo(err)) !== "vanished") throw err;
+    }
+    await deleter.deleteObject(job.destination.bucket, destination, job.options);
+    return "deleted";
+  });
+  if (tried.status === "ok") return { status: tried.value };
+  // The destination object already gone (404) is as good as deleted.
+  return tried.status === "vanished" ? { status: "deleted" } : tried;
 }
 
 /**

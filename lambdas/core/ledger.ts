@@ -211,12 +211,17 @@ export class InMemoryLedger implements Ledger {
     return [...this.extras.values()];
   }
 
-  async recordDeletionPlan(plan: DeletionPlan): Promise<void> {
-    this.plan = plan;
+  async recordDeletionPlan(plan: DeletionPlan): Promise<DeletionPlan> {
+    this.plan ??= plan;
+    return this.plan;
   }
 
   async readDeletionPlan(): Promise<DeletionPlan | undefined> {
     return this.plan;
+  }
+
+  async recordDeletionsSent(plan: DeletionPlan): Promise<void> {
+    this.plan = plan;
   }
 
   async recordPortion(record: PortionRecord): Promise<void> {

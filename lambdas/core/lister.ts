@@ -9,6 +9,7 @@ import { EXTRAS_PER_RECORD, isLedgerKey } from "./deletions.ts";
 import { ConfigError } from "./errors.ts";
 import type { HaltSignal } from "./halt.ts";
 import { keyFilter } from "./jobOptions.ts";
+import { compareKeys } from "./keyOrder.ts";
 import { finishBody, type ListTask, listBody } from "./messages.ts";
 import type { BatchRef, Ledger, ListedObject, ListPage, MessageSink, ObjectHeads, ObjectStore } from "./ports.ts";
 import { isPastEnd, type KeyRange, rangeContains, splitPoints, splitRange } from "./ranges.ts";
@@ -47,6 +48,8 @@ export interface ListerDeps extends ListingDeps {
   readonly heads?: ObjectHeads | undefined;
   /** A finished stretch is recorded at least every this many pages, so no record grows without bound. @default 10 */
   readonly portionPages?: number | undefined;
+  /** sync --delete: keys only the destination has, kept per record before the range is handed on. @default EXTRAS_PER_RECORD */
+  readonly extrasPerRecord?: number | undefined;
 }
 
 /** Full pages (3,000 keys) after which a fresh range splits, by default. */
@@ -98,6 +101,7 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
   let portionStartPage = 0;
   const stopped = () => ({ listed: total, pages, batches, halted: true });
   const deletes = sync !== undefined && job.options?.delete === true ? sync : undefined;
+  const extrasPerRecord = deps.extrasPerRecord ?? EXTRAS_PER_RECORD;
   let extra = 0;
   /**
    * A job with deletions records, before each stretch's portion, the destination keys the source
@@ -135,6 +139,8 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
     const page = await listPage(deps, job.source.bucket, job.source.prefix, startAfter, token);
     pages++;
     let inRange: ListedObject[] = [];
+    /** Keys left out by the job's include/exclude patterns. */
+    let filtered: string[] = [];
     let pastEnd = false;
     for (const o of page.objects) {
       if (isPastEnd(range, o.key)) {
@@ -143,16 +149,33 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
       }
       if (!rangeContains(range, o.key) || !o.key.startsWith(job.source.prefix)) continue;
       if (selects(o.key)) inRange.push(o);
-      else portion.skipped++; // left out by the job's include/exclude patterns
+      else filtered.push(o.key);
     }
+    /** Set when a long run of keys only the destination has filled a record: the range goes on from here. */
+    let handOnFrom: { readonly through: string; readonly sourceHas: boolean } | undefined;
     if (sync !== undefined && inRange.length > 0) {
-      const { toCopy, identical } = await partitionIdentical(inRange, sync.cursor, sync.deps, sync.destination);
+      const selected = inRange;
+      const limit = deletes === undefined ? Number.POSITIVE_INFINITY : extrasPerRecord;
+      const { toCopy, identical, handled } = await partitionIdentical(selected, sync.cursor, sync.deps, sync.destination, limit);
+      if (handled < selected.length) {
+        // The stretch ends at the last kept key, or at the last source key handled if that is later
+        // (then nothing listed is listed again).
+        const lastExtra = sync.cursor.lastExtra() as string;
+        const lastHandled = handled > 0 ? (selected[handled - 1] as ListedObject).key : startAfter;
+        handOnFrom =
+          lastHandled !== undefined && compareKeys(lastHandled, lastExtra) > 0
+            ? { through: lastHandled, sourceHas: true }
+            : { through: lastExtra, sourceHas: false };
+        const through = handOnFrom.through;
+        filtered = filtered.filter((k) => compareKeys(k, through) <= 0);
+      }
       portion.listed += identical.length;
       portion.skipped += identical.length;
       portion.identical.push(...identical);
       total += identical.length;
       inRange = toCopy;
     }
+    portion.skipped += filtered.length;
     if (inRange.length > 0) {
       if (await deps.halt.isHalted(job.id)) return stopped();
       const packed = packCopyBatches(job, inRange, deps.limits);
@@ -162,9 +185,19 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
       portion.listed += inRange.length;
       total += inRange.length;
     }
+    if (handOnFrom !== undefined) {
+      if (await deps.halt.isHalted(job.id)) return stopped();
+      const { through, sourceHas } = handOnFrom;
+      await deps.sink.send("list", [{ body: listBody({ job, range: { startAfter: through, endAt: range.endAt }, hop: task.hop + 1 }) }]);
+      await record({ startAfter: range.startAfter, endAt: through }, true, sourceHas);
+      return { listed: total, pages, batches, continuedFrom: through, splits, extra };
+    }
     const last = page.objects.at(-1);
     if (pastEnd || page.nextToken === undefined) {
-      if (deletes !== undefined && !(await deletes.cursor.passTo(range.endAt, false, EXTRAS_PER_RECORD))) {
+      // At least a record's worth of keys is drained before handing on: the hand-off point then lies past
+      // every source key this invocation handled.
+      const drain = deletes === undefined ? 0 : deletes.cursor.extraCount() + extrasPerRecord;
+      if (deletes !== undefined && !(await deletes.cursor.passTo(range.endAt, false, drain))) {
         // More keys only in the destination than one record should hold: record up to the last one and
         // hand on the rest of the range (the source has nothing more before it is past the range).
         if (await deps.halt.isHalted(job.id)) return stopped();

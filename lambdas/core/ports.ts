@@ -231,6 +231,8 @@ export interface ExtrasRecord {
 /** What a sync --delete job decided to delete, once its whole listing was done. Written once. */
 export interface DeletionPlan {
   readonly jobId: string;
+  /** Which finish check decided: of two racing checks, the one whose plan stands sends. */
+  readonly decidedBy: string;
   readonly decidedAt: string;
   /** Keys only the destination has. */
   readonly count: number;
@@ -241,6 +243,8 @@ export interface DeletionPlan {
   readonly batches: readonly BatchRef[];
   /** Ledger records found only in the destination, left alone. */
   readonly protected: number;
+  /** When every batch was sent: a later check sends nothing. Unset while (or if never) sent. */
+  readonly sentAt?: string | undefined;
 }
 
 /** The job's accounting. Records are idempotent: a repeat overwrites. */
@@ -252,6 +256,9 @@ export interface Ledger {
   /** Jobs with deletions: written before the portion record of the same stretch. */
   recordExtras?(record: ExtrasRecord): Promise<void>;
   readExtras?(jobId: string): Promise<ExtrasRecord[]>;
-  recordDeletionPlan?(plan: DeletionPlan): Promise<void>;
+  /** Records the plan unless the job has one already; resolves with the plan that stands. */
+  recordDeletionPlan?(plan: DeletionPlan): Promise<DeletionPlan>;
   readDeletionPlan?(jobId: string): Promise<DeletionPlan | undefined>;
+  /** Marks the standing plan's batches all sent. */
+  recordDeletionsSent?(plan: DeletionPlan): Promise<void>;
 }

@@ -34,18 +34,31 @@ export class DestinationCursor {
     this.objects = listObjects(deps.store, bucket, destinationPrefix, over, sourcePrefix, deps.pageSize)[Symbol.asyncIterator]();
   }
 
-  /** The destination object of a source key; keys must be asked for in increasing byte order. */
-  async find(sourceKey: string): Promise<ListedObject | undefined> {
+  /**
+   * The destination object of a source key; keys must be asked for in increasing byte order.
+   * EXTRAS_FULL when `limit` keys only the destination has are kept before the key is reached:
+   * a long run of them (a folder the source dropped) is handed on, not walked in one go.
+   */
+  async find(sourceKey: string, limit = Number.POSITIVE_INFINITY): Promise<ListedObject | undefined | typeof EXTRAS_FULL> {
     for (;;) {
       this.current ??= await this.objects.next();
       if (this.current.done) return undefined;
       const found = this.current.value;
       const order = compareKeys(found.key, sourceKey);
       if (order > 0) return undefined;
+      if (order === 0) {
+        this.current = undefined;
+        return found;
+      }
+      if (this.extra.length >= limit) return EXTRAS_FULL;
       this.current = undefined;
-      if (order === 0) return found;
       this.extra.push(found.key);
     }
+  }
+
+  /** How many keys are kept since the last `takeExtra`. */
+  extraCount(): number {
+    return this.extra.length;
   }
 
   /**
@@ -85,6 +98,9 @@ export class DestinationCursor {
   }
 }
 
+/** What find says when its kept keys reached their limit first. */
+export const EXTRAS_FULL: unique symbol = Symbol("extras full");
+
 /** HEADs in flight when confirming copies by parts. */
 const CONFIRM_CONCURRENCY = 8;
 
@@ -94,17 +110,24 @@ const CONFIRM_CONCURRENCY = 8;
  * very source version).
  */
 export async function partitionIdentical(
-  objects: readonly ListedObject[],
+  all: readonly ListedObject[],
   cursor: DestinationCursor,
   deps: SyncDeps,
   destination: { readonly bucket: string; readonly key: (sourceKey: string) => string },
-): Promise<{ toCopy: ListedObject[]; identical: string[] }> {
+  extrasLimit = Number.POSITIVE_INFINITY,
+): Promise<{ toCopy: ListedObject[]; identical: string[]; handled: number }> {
   const verdicts: ("copy" | "same" | "confirm")[] = [];
-  for (const o of objects) {
-    const d = await cursor.find(o.key);
+  let handled = all.length;
+  for (const [i, o] of all.entries()) {
+    const d = await cursor.find(o.key, extrasLimit);
+    if (d === EXTRAS_FULL) {
+      handled = i;
+      break;
+    }
     const v = d === undefined ? "etag" : compareObjects(o, d);
     verdicts.push(v === "same" ? "same" : v === "confirm" ? "confirm" : "copy");
   }
+  const objects = all.slice(0, handled);
   const confirming = verdicts.flatMap((v, i) => (v === "confirm" ? [i] : []));
   let next = 0;
   const worker = async () => {
@@ -121,7 +144,7 @@ export async function partitionIdentical(
     if (verdicts[i] === "same") identical.push(o.key);
     else toCopy.push(o);
   });
-  return { toCopy, identical };
+  return { toCopy, identical, handled };
 }
 
 /** Whether the destination object is our copy by parts of this source version; a failed HEAD says copy again. */

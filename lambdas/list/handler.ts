@@ -103,13 +103,11 @@ async function finish(job: JobRef, deps: ListHandlerDeps, { logger, failures }: 
   const result = await finishListing(job, { ledger: deps.ledger, sink: deps.sink, halt: deps.halt, limits: deps.config.limits });
   const at = { jobId: job.id, finish: result.status };
   if (result.status === "planned") {
-    logger.info("deletions planned", {
-      ...at,
-      keys: result.plan.count,
-      batches: result.plan.batches.length,
-      protected: result.plan.protected,
-    });
-  } else if (result.status === "refused") {
+    const { plan } = result;
+    const what = { ...at, keys: plan.count, batches: plan.batches.length, sent: result.sent, protected: plan.protected };
+    logger.info(result.decidedHere ? "deletions planned" : "deletions sent again", what);
+  } else if (result.status === "refused" && result.decidedHere) {
+    // Told once, by the check that decided.
     // The copies stand and nothing is deleted; a person decides (a new job with a higher --max-delete).
     logger.error("deletions refused", {
       ...at,

@@ -258,9 +258,15 @@ class MirroredLedger implements Ledger {
     return (await this.durable.readExtras?.(jobId)) ?? [];
   }
 
-  async recordDeletionPlan(plan: DeletionPlan): Promise<void> {
-    await this.durable.recordDeletionPlan?.(plan);
-    await this.mirror.recordDeletionPlan?.(plan);
+  async recordDeletionPlan(plan: DeletionPlan): Promise<DeletionPlan> {
+    const standing = (await this.durable.recordDeletionPlan?.(plan)) ?? plan;
+    await this.mirror.recordDeletionPlan?.(standing);
+    return standing;
+  }
+
+  async recordDeletionsSent(plan: DeletionPlan): Promise<void> {
+    await this.durable.recordDeletionsSent?.(plan);
+    await this.mirror.recordDeletionsSent?.(plan);
   }
 
   async readDeletionPlan(jobId: string): Promise<DeletionPlan | undefined> {

@@ -76,13 +76,19 @@ describe("alarms", () => {
     }
   });
 
-  test("the failures alarm sums failed keys, parked listings and failed records", () => {
+  test("the failures alarm sums failed keys, parked listings, failed records and refused deletions", () => {
     const failures = ofType(plain.resources, "AWS::CloudWatch::Alarm").find(([id]) => id.includes("Failures"));
     assert.ok(failures);
     const metrics = asArray(failures[1].Properties.Metrics as { MetricStat?: { Metric: { MetricName: string; Namespace: string } } }[])
       .flatMap((m) => (m.MetricStat ? [`${m.MetricStat.Metric.Namespace}/${m.MetricStat.Metric.MetricName}`] : []))
       .sort();
-    assert.deepEqual(metrics, ["S3Fanout/CopyFailures", "S3Fanout/ListFailures", "S3Fanout/PoisonMessages", "S3Fanout/RecordFailures"]);
+    assert.deepEqual(metrics, [
+      "S3Fanout/CopyFailures",
+      "S3Fanout/DeletionsRefused",
+      "S3Fanout/ListFailures",
+      "S3Fanout/PoisonMessages",
+      "S3Fanout/RecordFailures",
+    ]);
   });
 
   test("without alarmEmail there is no topic and no alarm action", () => {

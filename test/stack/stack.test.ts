@@ -379,7 +379,8 @@ describe("outputs and dashboard", () => {
       const name = `<${logicalId(queue)}.QueueName>`;
       assert.ok(body.includes(`["AWS/SQS","ApproximateNumberOfMessagesVisible","QueueName","${name}"`), `depth of ${name}`);
     }
-    assert.match(body, /PERIOD\(m\) \/ 60/, "per-minute rates");
+    assert.match(body, /objectscopied \/ \(PERIOD\(objectscopied\) \/ 60\)/, "per-minute rates");
+    assert.ok(body.includes("\"ObjectsDeleted\""), "deletions (sync --delete)");
     assert.ok(body.includes("FailuresByCode"), "failures by error code");
   });
 });

@@ -163,13 +163,82 @@ describe("finishListing", () => {
       { count: plan?.count, refused: plan?.refused, protected: plan?.protected, batches: plan?.batches.map((b) => b.batchId) },
       { count: awkward.length + 2, refused: false, protected: 1, batches: tasks.map((t) => t.batchId) },
     );
-    // A second check finds the decision made and sends nothing more.
+    // A later check (a duplicate) finds the plan sent and sends nothing.
     const again = new RecordingSink();
-    assert.equal((await finishListing(JOB, deps(ledger, again))).status, "decided");
+    const second = await finishListing(JOB, deps(ledger, again));
+    assert.deepEqual({ status: second.status, sent: "sent" in second && second.sent }, { status: "planned", sent: 0 });
     assert.equal(again.sent.length, 0);
     // The job is not complete until the deletion batches have outcomes.
     const summary = ledger.summary();
-    assert.equal(summary.toDelete, awkward.length + 2);
+    assert.deepEqual({ toDelete: summary.toDelete, complete: summary.complete }, { toDelete: awkward.length + 2, complete: false });
+  });
+
+  it("a check that died while sending is retried and sends the plan's batches again, the same ids", async () => {
+    // Prepare: the first check's sink fails after its first batch.
+    const ledger = new InMemoryLedger(true);
+    await ledger.recordExtras({ jobId: JOB.id, range: {}, keys: ["a", "b", "c", "d", "e"], protected: 0 });
+    const dying = new RecordingSink();
+    const send = dying.send.bind(dying);
+    dying.send = async (queue, messages) => {
+      await send(queue, messages.slice(0, 1));
+      throw new Error("connection reset");
+    };
+
+    // Act
+    await assert.rejects(finishListing(JOB, deps(ledger, dying)), /connection reset/);
+    const retry = new RecordingSink();
+    const result = await finishListing(JOB, deps(ledger, retry));
+
+    // Assess: the plan decided first stands; the retry sends every batch of it.
+    const plan = await ledger.readDeletionPlan();
+    assert.equal(result.status, "planned");
+    assert.deepEqual(
+      retry.sent.map((s) => parseCopyBody(s.message.body).batchId),
+      plan?.batches.map((b) => b.batchId),
+    );
+    assert.equal(plan?.batches.length, 3);
+    assert.ok(plan?.sentAt !== undefined);
+  });
+
+  it("of two checks racing, the plan written first stands and both send only its batches", async () => {
+    // Prepare: check A reads the extras; before B reads them a duplicate listing adds a stretch with one
+    // more key, so B alone would decide differently (and, with --max-delete 3, refuse).
+    const ledger = new InMemoryLedger(true);
+    const job = { ...JOB, options: { ...JOB.options, maxDelete: 3 } };
+    await ledger.recordExtras({ jobId: JOB.id, range: {}, keys: ["a", "b", "c"], protected: 0 });
+    const readA = ledger.readExtras.bind(ledger);
+    const slowA: InMemoryLedger = Object.create(ledger);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    slowA.readExtras = async () => {
+      const seen = await readA();
+      await gate;
+      return seen;
+    };
+    const sinkA = new RecordingSink();
+    const sinkB = new RecordingSink();
+
+    // Act: A has read; B reads (one key more) and decides first; then A goes on.
+    const a = finishListing(job, { ...deps(slowA, sinkA), checkId: "A" });
+    await new Promise((resolve) => setImmediate(resolve));
+    await ledger.recordExtras({ jobId: JOB.id, range: { endAt: "zz" }, keys: ["a", "d"], protected: 0 });
+    const b = await finishListing(job, { ...deps(ledger, sinkB), checkId: "B" });
+    release();
+    const resultA = await a;
+
+    // Assess: B's refusal stands; A sends nothing, and the ledger tells one story.
+    assert.deepEqual({ status: b.status, decidedHere: "decidedHere" in b && b.decidedHere }, { status: "refused", decidedHere: true });
+    assert.deepEqual(
+      { status: resultA.status, decidedHere: "decidedHere" in resultA && resultA.decidedHere },
+      { status: "refused", decidedHere: false },
+    );
+    assert.equal(sinkA.sent.length + sinkB.sent.length, 0);
+    assert.deepEqual(
+      { by: (await ledger.readDeletionPlan())?.decidedBy, refused: ledger.summary().deletionsRefused },
+      { by: "B", refused: true },
+    );
   });
 
   it("past --max-delete, records a refusal and sends nothing", async () => {
@@ -206,6 +275,7 @@ describe("a job with deletions, accounted", () => {
     const portions = [{ jobId: JOB.id, range: {}, listed: 0, batches: [], continued: false }];
     const plan = {
       jobId: JOB.id,
+      decidedBy: "check-1",
       decidedAt: "2026-12-03T10:00:00Z",
       count: 2,
       refused: false,
