@@ -380,7 +380,7 @@ describe("outputs and dashboard", () => {
       assert.ok(body.includes(`["AWS/SQS","ApproximateNumberOfMessagesVisible","QueueName","${name}"`), `depth of ${name}`);
     }
     assert.match(body, /objectscopied \/ \(PERIOD\(objectscopied\) \/ 60\)/, "per-minute rates");
-    assert.ok(body.includes("\"ObjectsDeleted\""), "deletions (sync --delete)");
+    assert.ok(body.includes('"ObjectsDeleted"'), "deletions (sync --delete)");
     assert.ok(body.includes("FailuresByCode"), "failures by error code");
   });
 });

@@ -125,7 +125,10 @@ describe("sync --delete through the lister", () => {
           extrasPerRecord: fc.integer({ min: 1, max: 5 }),
           prefixes: fc.constantFrom(["", ""], ["p/", "q/"], ["p/", ""], ["", "q"]),
           seed: fc.integer(),
-          exclude: fc.option(fc.constantFrom(["*a*"], ["b*"]).map((e) => [...e]), { nil: undefined }),
+          exclude: fc.option(
+            fc.constantFrom(["*a*"], ["b*"]).map((e) => [...e]),
+            { nil: undefined },
+          ),
         }),
         async (sourceOnly, destinationOnly, o) => {
           const [sp, dp] = o.prefixes as [string, string];
