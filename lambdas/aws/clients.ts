@@ -29,6 +29,9 @@ function common(options: ClientOptions) {
     region,
     ...(endpoint !== undefined && !credentialsConfigured() ? { credentials: EMULATOR_CREDENTIALS } : {}),
     maxAttempts: options.maxAttempts ?? 3,
+    // Resolve each command's middleware stack once per client, not per request (~0.3 ms CPU a copy).
+    // Middleware must then be added before a client's first send of that command, as every caller here does.
+    cacheMiddleware: true,
     requestHandler: {
       connectionTimeout: 5_000,
       requestTimeout: 60_000,
