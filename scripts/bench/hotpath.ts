@@ -24,13 +24,14 @@ const { values } = parseArgs({
     size: { type: "string", default: "1024" },
     repeat: { type: "string", default: "1" },
     "cpu-prof": { type: "string" },
+    rclone: { type: "boolean", default: false },
   },
 });
 const objects = Number(values.objects);
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 /** Runs `local` under /usr/bin/time: wall, user and sys of the process (tsx's loader is in it, not a child). */
-function runLocal(endpoint: string, dest: string): Promise<{ wall: number; user: number; sys: number; out: string }> {
+function runLocal(endpoint: string, dest: string, peer = false): Promise<{ wall: number; user: number; sys: number; out: string }> {
   const node = [
     ...(values["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", values["cpu-prof"]] : []),
     "--import",
@@ -76,10 +77,10 @@ try {
   for (let r = 0; r < Number(values.repeat); r++) {
     const dest = `hotpath-dst-${r}`;
     await ensureBucket(s3, dest);
-    const t = await runLocal(emulator.endpoint, dest);
+    const t = await runLocal(emulator.endpoint, dest, values.rclone);
     const copied = await countObjects(s3, dest);
     const cpu = t.user + t.sys;
-    const summary = JSON.parse(t.out.trim().split("\n").at(-1) ?? "{}") as { copied?: number; failed?: number };
+    const summary = JSON.parse((values.rclone ? "" : t.out.trim().split("\n").at(-1)) || "{}") as { copied?: number; failed?: number };
     console.log(
       JSON.stringify({
         run: r + 1,
