@@ -9,6 +9,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import { LeanCopier } from "./leanCopy.ts";
 
 export interface ClientOptions {
   /** S3/SQS endpoint, e.g. the emulator. @default AWS_ENDPOINT_URL, else AWS */
@@ -43,7 +44,35 @@ function common(options: ClientOptions) {
 
 export function createS3Client(options: ClientOptions = {}): S3Client {
   const base = common(options);
-  return new S3Client({ ...base, forcePathStyle: base.endpoint !== undefined });
+  const client = new S3Client({ ...base, forcePathStyle: base.endpoint !== undefined });
+  // Copy clients (one SDK attempt: the copier retries) may send CopyObject the lean way; see leanCopierOf.
+  if (base.maxAttempts === 1 && process.env.S3_FANOUT_LEAN_COPY !== "0") {
+    leanCandidates.set(client, client.middlewareStack.identify().length);
+  }
+  return client;
+}
+
+/** Copy clients built here, with the size of their middleware stack when built. */
+const leanCandidates = new WeakMap<S3Client, number>();
+const leanCopiers = new WeakMap<S3Client, LeanCopier | null>();
+const SDK_SEND = S3Client.prototype.send;
+
+/**
+ * The lean CopyObject sender of a copy client built by createS3Client, or
+ * undefined for the SDK path: any other client, S3_FANOUT_LEAN_COPY=0, or a
+ * client whose send was replaced (a mock) or whose middleware stack grew (a
+ * request counter, a fault injector), since the lean path would bypass them.
+ * Decided at the first copy, as cacheMiddleware fixes the stack then too.
+ */
+export function leanCopierOf(client: S3Client): LeanCopier | undefined {
+  if (client.send !== SDK_SEND) return undefined;
+  let lean = leanCopiers.get(client);
+  if (lean === undefined) {
+    const built = leanCandidates.get(client);
+    lean = built !== undefined && client.middlewareStack.identify().length === built ? new LeanCopier(client) : null;
+    leanCopiers.set(client, lean);
+  }
+  return lean ?? undefined;
 }
 
 export function createSqsClient(options: ClientOptions = {}): SQSClient {
