@@ -13,8 +13,9 @@ import { throughputSvg } from "./bench/chart.ts";
 import { type FunctionColdStart, measureColdStarts } from "./bench/coldStart.ts";
 import { processCpuSeconds } from "./bench/cpu.ts";
 import { countObjects, seedBucket } from "./bench/dataset.ts";
+import { type PeerRun, rcloneCopyArgs, rcloneVersion, runRclone } from "./bench/peer.ts";
 import { type PhaseName, type PhaseResult, type PhaseSettings, runPhaseInChild } from "./bench/phase.ts";
-import { perObject, round } from "./bench/requests.ts";
+import { perObject, type RequestCounts, round } from "./bench/requests.ts";
 import { EXIT, parseCommandArgs, positiveInt, runCommand } from "./lib/cli.ts";
 import { spawnEmulator } from "./lib/emulator.ts";
 import { ensureBucket } from "./lib/seed.ts";
@@ -25,6 +26,10 @@ the pipeline through the local runtime, the ceiling (a tight CopyObject loop at
 the same concurrency, no queues) and the baseline (the original design: one
 listing per printable-ASCII prefix, 100-key messages, keys copied one at a
 time), then a sync of the unchanged bucket and a sweep of copy concurrency.
+Then the peer: rclone (from PATH; skipped with a note where it is missing)
+copying the same source bucket on the same emulator, with no added latency,
+alternated with the pipeline and the ceiling run the same way: objects/s and
+CPU ms per object (each one's whole process tree) side by side.
 Each phase runs in a process of its own; its requests are counted by operation.
 First, the cold start of each bundled function: the app synthesized, each
 bundle loaded from cdk.out in a fresh process with the template's environment
@@ -49,6 +54,9 @@ bundle loaded from cdk.out in a fresh process with the template's environment
   --skip-baseline         do not run the baseline
   --skip-sync             do not run the sync of the unchanged bucket
   --skip-sweep            no sweep, no chart
+  --skip-peer             no peer phase (nor the runs with no added latency it is compared with)
+  --rclone PATH           the rclone to run as the peer (default: rclone on PATH)
+  --peer-transfers N      rclone's --transfers and --checkers (default 64)
   --cold-start-only       only the cold starts of the bundles (no seeding, no phases)
   --skip-cold-start       no cold starts (no synth)
   --cold-start-runs N     fresh environments per bundle, the median judged (default 5)
@@ -75,6 +83,9 @@ interface Options {
   readonly memoryObjects: number | undefined;
   readonly baseline: boolean;
   readonly sync: boolean;
+  readonly peer: boolean;
+  readonly rclone: string;
+  readonly peerTransfers: number;
   readonly check: boolean;
   readonly json: boolean;
   /** Cold starts: "only" skips everything else. */
@@ -101,6 +112,9 @@ function parseOptions(argv: string[]): Options | undefined {
     "skip-baseline": { type: "boolean", default: false },
     "skip-sync": { type: "boolean", default: false },
     "skip-sweep": { type: "boolean", default: false },
+    "skip-peer": { type: "boolean", default: false },
+    rclone: { type: "string" },
+    "peer-transfers": { type: "string" },
     "cold-start-only": { type: "boolean", default: false },
     "skip-cold-start": { type: "boolean", default: false },
     "cold-start-runs": { type: "string" },
@@ -113,6 +127,7 @@ function parseOptions(argv: string[]): Options | undefined {
   if (args["cold-start-only"] && args["skip-cold-start"])
     throw new UsageError("--cold-start-only and --skip-cold-start contradict each other");
   if (args["cdk-out"] === "") throw new UsageError("--cdk-out needs a directory");
+  if (args.rclone === "") throw new UsageError("--rclone needs a path");
   const objects = positiveInt(args.objects, "objects", 10_000);
   const size = args.size === undefined ? 1024 : parseSize(args.size, "--size");
   if (size > 5 * 1024 ** 2) throw new UsageError(`--size must be at most 5MiB (objects are seeded in memory), got "${args.size}"`);
@@ -135,6 +150,9 @@ function parseOptions(argv: string[]): Options | undefined {
     memoryObjects: args["skip-memory"] ? undefined : positiveInt(args["memory-objects"], "memory-objects", objects * 10),
     baseline: !args["skip-baseline"],
     sync: !args["skip-sync"],
+    peer: !args["skip-peer"],
+    rclone: args.rclone ?? "rclone",
+    peerTransfers: positiveInt(args["peer-transfers"], "peer-transfers", 64),
     check: args.check,
     json: args.json,
     coldStart: args["cold-start-only"] ? "only" : args["skip-cold-start"] ? "no" : "yes",
@@ -339,6 +357,102 @@ async function main(): Promise<number> {
     const sync = options.sync ? await run("sync", source, objects, settings, pipeline.destination) : undefined;
     const baseline = options.baseline ? await run("baseline", source, objects, settings) : undefined;
 
+    // The peer, and the pipeline and the ceiling beside it with no added latency (issue 13's workload):
+    // there each is held back by its own CPU only, which is what a user comparing it with rclone sees.
+    let zeroLatency: ZeroLatency | undefined;
+    let peer: PeerReport = {
+      skipped: "--skip-peer",
+      rclone: null,
+      command: null,
+      transfers: options.peerTransfers,
+      serverSideCopy: null,
+      requests: null,
+      requestsPerObject: null,
+      runs: [],
+      complete: null,
+    };
+    if (options.peer) {
+      const zeroSettings = { ...settings, latencyMs: 0 };
+      const rclone = await rcloneVersion(options.rclone);
+      const peerSettings = (destination: string) => ({
+        rclone: options.rclone,
+        endpoint: emulator.endpoint,
+        source,
+        destination,
+        transfers: options.peerTransfers,
+      });
+      peer = {
+        ...peer,
+        skipped: "missing" in rclone ? `${rclone.missing}; install it (Debian: apt-get install rclone) to compare` : null,
+        rclone: "version" in rclone ? rclone.version : null,
+        command: "version" in rclone ? shellLine(["rclone", ...rcloneCopyArgs(peerSettings("DESTINATION"))]) : null,
+      };
+      if ("missing" in rclone) progress(`bench: peer: skipped: ${peer.skipped}`);
+      else {
+        // Untimed: with --dump headers rclone logs every request, and counting them shows the copy is server side.
+        const dest = bucket("peer-check-dst");
+        await ensureBucket(admin, dest);
+        progress(`bench: peer: ${rclone.version}: a check run with --dump headers (not timed), its requests counted`);
+        const checked = await runRclone(peerSettings(dest), true);
+        const counts = checked.requests;
+        if (counts) {
+          peer = {
+            ...peer,
+            requests: counts,
+            requestsPerObject: perObject(counts, objects),
+            serverSideCopy: counts.s3.copy >= objects && counts.s3.get === 0 && counts.s3.put === 0,
+          };
+          progress(
+            `bench: peer: its requests: ${Object.entries(counts.byCommand)
+              .map(([c, n]) => `${c.replace(/^s3:/, "")} ${n}`)
+              .join(", ")}; server-side copy: ${peer.serverSideCopy ? "yes" : "NO"}${checked.error ? `; ${checked.error}` : ""}`,
+          );
+        }
+      }
+      const runPeer = async (): Promise<PeerFigures> => {
+        const dest = bucket("peer-dst");
+        await ensureBucket(admin, dest);
+        progress(`bench: peer: ${objects} objects, rclone with ${options.peerTransfers} transfers and checkers`);
+        const emulatorBefore = processCpuSeconds(emulator.pid);
+        const r = await runRclone(peerSettings(dest));
+        const emulatorAfter = processCpuSeconds(emulator.pid);
+        const found = await countObjects(admin, dest);
+        const f = peerFigures(
+          r,
+          objects,
+          found,
+          emulatorBefore === undefined || emulatorAfter === undefined ? undefined : emulatorAfter - emulatorBefore,
+        );
+        progress(
+          `bench: peer: ${f.objectsPerSecond} objects/s (${f.seconds} s), ${found} in the destination, ` +
+            `CPU ${f.cpu.phaseMsPerObject} ms/object (busy ${f.cpu.phaseBusy}), emulator ${f.cpu.emulatorMsPerObject ?? "?"} ms/object` +
+            (r.error ? `; rclone failed: ${r.error}` : ""),
+        );
+        return f;
+      };
+      // Alternated, as above. With no latency modelled in the main runs, those are the ones compared.
+      const zeroPipeline = settings.latencyMs === 0 ? [...pipelineRuns] : [];
+      const zeroCeiling = settings.latencyMs === 0 ? [...ceilingRuns] : [];
+      const peerRuns: PeerFigures[] = [];
+      for (let i = 0; i < options.repeat; i++) {
+        if (settings.latencyMs > 0) {
+          zeroPipeline.push(await run("pipeline", source, objects, zeroSettings));
+          zeroCeiling.push(await run("ceiling", source, objects, zeroSettings));
+        }
+        if (peer.rclone !== null) peerRuns.push(await runPeer());
+      }
+      const peerComplete = peerRuns.length > 0 ? peerRuns.every((r) => r.complete) : null;
+      peer = { ...peer, runs: peerRuns, complete: peerComplete };
+      zeroLatency = {
+        latencyMs: 0,
+        objects,
+        pipeline: zeroLatencyRow(zeroPipeline.map((r) => r.figures)),
+        ceiling: zeroLatencyRow(zeroCeiling.map((r) => r.figures)),
+        // A failed rclone run's figures would flatter or shame nobody: the comparison is then not made.
+        peer: peerComplete ? zeroLatencyRow(peerRuns) : null,
+      };
+    }
+
     const sweep: { inFlight: number; pipeline: number; ceiling: number; copyInvocations: number; copyConcurrency: number }[] = [];
     if (options.sweep.length > 0) {
       const sweepSource = options.sweepObjects === objects ? source : bucket("sweep-src");
@@ -459,6 +573,18 @@ async function main(): Promise<number> {
         "max",
         0.003,
       ),
+      pipelineVsPeer: target(
+        "pipeline objects/s / peer (rclone) objects/s, whole runs, no added latency",
+        zeroLatency?.peer ? zeroLatency.pipeline.objectsPerSecond / zeroLatency.peer.objectsPerSecond : undefined,
+        "min",
+        1.0,
+      ),
+      cpuPerObjectVsPeer: target(
+        "pipeline CPU ms per object / peer's (rclone), each one's process tree, no added latency",
+        zeroLatency?.peer ? zeroLatency.pipeline.cpuMsPerObject / zeroLatency.peer.cpuMsPerObject : undefined,
+        "max",
+        1.0,
+      ),
       memoryRatio: target(`pipeline peak RSS at ${options.memoryObjects ?? "10x"} objects / at ${objects}`, memory?.ratio, "max", 1.25),
       coldStart: coldStartTarget,
     };
@@ -472,6 +598,8 @@ async function main(): Promise<number> {
       ratios,
       sweep,
       memory,
+      zeroLatency,
+      peer,
       targets,
     });
     if (coldStarts) reportColdStarts(coldStarts, undefined, options.coldStartRuns);
@@ -501,6 +629,8 @@ async function main(): Promise<number> {
           sweep,
           chart: options.sweep.length > 0 ? options.chart : null,
           memory: memory ?? null,
+          zeroLatency: zeroLatency ?? null,
+          peer,
           ...coldStartJson(coldStarts),
           targets,
         })}\n`,
@@ -513,6 +643,88 @@ async function main(): Promise<number> {
     admin.destroy();
     await emulator.stop();
   }
+}
+
+/** One run of the peer, in the figures the pipeline's runs are read by. */
+interface PeerFigures {
+  readonly objects: number;
+  /** Objects found in the destination afterwards. */
+  readonly copied: number;
+  readonly complete: boolean;
+  readonly seconds: number;
+  readonly objectsPerSecond: number;
+  readonly cpu: PhaseFigures["cpu"];
+  /** rclone's last error lines, when it failed. */
+  readonly error: string | null;
+}
+
+function peerFigures(r: PeerRun, objects: number, copied: number, emulatorCpuSeconds: number | undefined): PeerFigures {
+  const perObjectMs = (seconds: number) => round((seconds * 1000) / objects, 3);
+  const busy = (seconds: number) => (r.seconds > 0 ? round(seconds / r.seconds, 2) : 0);
+  return {
+    objects,
+    copied,
+    complete: r.exitCode === 0 && copied === objects,
+    seconds: round(r.seconds, 3),
+    objectsPerSecond: r.seconds > 0 ? Math.round(objects / r.seconds) : 0,
+    cpu: {
+      phaseMsPerObject: perObjectMs(r.cpuSeconds),
+      emulatorMsPerObject: emulatorCpuSeconds === undefined ? null : perObjectMs(emulatorCpuSeconds),
+      phaseBusy: busy(r.cpuSeconds),
+      emulatorBusy: emulatorCpuSeconds === undefined ? null : busy(emulatorCpuSeconds),
+    },
+    error: r.error,
+  };
+}
+
+/** What the peer phase found: `skipped` says why it did not run (rclone missing, --skip-peer). */
+interface PeerReport {
+  readonly skipped: string | null;
+  /** rclone's version line. */
+  readonly rclone: string | null;
+  readonly command: string | null;
+  readonly transfers: number;
+  /** From the check run: a CopyObject for every object, and no GET or PutObject. */
+  readonly serverSideCopy: boolean | null;
+  readonly requests: RequestCounts | null;
+  readonly requestsPerObject: ReturnType<typeof perObject> | null;
+  readonly runs: readonly PeerFigures[];
+  readonly complete: boolean | null;
+}
+
+/** Pipeline, ceiling or peer with no added latency: the medians of its runs (whole runs, each figure on its own). */
+interface ZeroLatencyRow {
+  readonly objectsPerSecond: number;
+  /** User + system CPU of the phase's process tree per object. */
+  readonly cpuMsPerObject: number;
+  readonly emulatorCpuMsPerObject: number | null;
+  readonly samples: readonly number[];
+  readonly cpuSamples: readonly number[];
+}
+
+interface ZeroLatency {
+  readonly latencyMs: 0;
+  readonly objects: number;
+  readonly pipeline: ZeroLatencyRow;
+  readonly ceiling: ZeroLatencyRow;
+  /** Null when the peer was skipped or failed. */
+  readonly peer: ZeroLatencyRow | null;
+}
+
+function zeroLatencyRow(runs: readonly { objectsPerSecond: number; cpu: PhaseFigures["cpu"] }[]): ZeroLatencyRow {
+  const emulator = runs.flatMap((r) => (r.cpu.emulatorMsPerObject === null ? [] : [r.cpu.emulatorMsPerObject]));
+  return {
+    objectsPerSecond: medianOf(runs.map((r) => r.objectsPerSecond)),
+    cpuMsPerObject: medianOf(runs.map((r) => r.cpu.phaseMsPerObject)),
+    emulatorCpuMsPerObject: emulator.length > 0 ? medianOf(emulator) : null,
+    samples: runs.map((r) => r.objectsPerSecond),
+    cpuSamples: runs.map((r) => r.cpu.phaseMsPerObject),
+  };
+}
+
+/** A command line as one would type it (arguments with spaces or empty quoted). */
+function shellLine(args: readonly string[]): string {
+  return args.map((a) => (a === "" || /[\s"'$]/.test(a) ? JSON.stringify(a) : a)).join(" ");
 }
 
 /** The target on cold starts: the slowest bundle's median, import + first invocation. */
@@ -563,6 +775,8 @@ interface Report {
   };
   readonly sweep: readonly { inFlight: number; pipeline: number; ceiling: number }[];
   readonly memory: MemoryCheck | undefined;
+  readonly zeroLatency: ZeroLatency | undefined;
+  readonly peer: PeerReport;
   readonly targets: Record<string, Target>;
 }
 
@@ -601,6 +815,29 @@ function report(r: Report): void {
     row(`${r.memory.objects / 1000}k`, r.memory.pipeline);
     if (r.memory.sync) row(`sync ${r.memory.objects / 1000}k`, r.memory.sync);
   }
+  if (r.zeroLatency) {
+    const z = r.zeroLatency;
+    out.push(`no added latency, ${z.objects} objects (medians): objects/s, CPU ms per object (process tree), emulator CPU ms per object`);
+    const line = (name: string, row: ZeroLatencyRow, note = "") =>
+      out.push(
+        `  ${name.padEnd(9)} ${String(row.objectsPerSecond).padStart(7)} obj/s ${row.cpuMsPerObject.toFixed(3).padStart(8)} CPU ms/obj ` +
+          `${(row.emulatorCpuMsPerObject?.toFixed(3) ?? "?").padStart(8)} emulator ms/obj${note}`,
+      );
+    line("pipeline", z.pipeline);
+    line("ceiling", z.ceiling);
+    const q = r.peer.requestsPerObject;
+    if (z.peer)
+      line(
+        "peer",
+        z.peer,
+        `  (${r.peer.rclone}, ${r.peer.transfers} transfers; S3 ${q?.s3Total.toFixed(4) ?? "?"}/obj: copy ${q?.s3.copy ?? "?"} head ${q?.s3.head ?? "?"} list ${q?.s3.list ?? "?"}; ` +
+          `server-side copy: ${r.peer.serverSideCopy === null ? "?" : r.peer.serverSideCopy ? "yes" : "NO"})`,
+      );
+    else
+      out.push(
+        `  peer      ${r.peer.skipped !== null ? `skipped: ${r.peer.skipped}` : `failed: ${r.peer.runs.find((p) => p.error)?.error ?? "incomplete"}`}`,
+      );
+  } else out.push(`peer: skipped (${r.peer.skipped ?? "?"})`);
   for (const t of Object.values(r.targets)) {
     const verdict = t.met === null ? "not measured" : t.met ? "met" : "MISSED";
     out.push(`target: ${t.name} ${t.value ?? "-"} ${t.kind === "min" ? ">=" : "<="} ${t.limit}: ${verdict}`);

@@ -49,7 +49,7 @@ export interface PhaseResult {
   /** Seconds from the phase's start to its first copy request, and from its last copy request to its end. */
   readonly beforeFirstCopySeconds: number;
   readonly afterLastCopySeconds: number;
-  /** CPU seconds (user + system) the phase itself used, start-up aside. */
+  /** CPU seconds (user + system) the phase itself used, start-up aside: its process (all threads) and any child it waited for. */
   readonly cpuSeconds: number;
   /** Whether the phase did all it should have (the pipeline: the ledger proves the job complete). */
   readonly complete: boolean;

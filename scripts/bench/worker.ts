@@ -12,6 +12,7 @@ import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
 import { runLocalJob } from "../local/job.ts";
 import { runBaseline } from "./baseline.ts";
 import { runCeiling } from "./ceiling.ts";
+import { childrenCpuSeconds } from "./cpu.ts";
 import { maxSocketsFor, type PhaseResult, type PhaseSpec, syncJobOptions } from "./phase.ts";
 import { addLatency, RequestCounter } from "./requests.ts";
 
@@ -118,7 +119,10 @@ async function main(): Promise<void> {
     peakHeapBytes = Math.max(peakHeapBytes, process.memoryUsage().heapUsed);
   }, 50);
   try {
+    // The whole process tree: this process (every thread: the event loop, libuv's pool, any worker threads)
+    // and any child process the phase started and waited for.
     const cpuBefore = process.cpuUsage();
+    const childrenBefore = childrenCpuSeconds();
     const started = performance.now();
     const result = await runPhase(spec, s3, sqs);
     const ended = performance.now();
@@ -126,7 +130,7 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     const out: PhaseResult = {
       ...result,
-      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6 + (childrenCpuSeconds() - childrenBefore),
       maxCopiesInFlight: counter.maxCopiesInFlight,
       beforeFirstCopySeconds: ((counter.firstCopyAt ?? ended) - started) / 1000,
       afterLastCopySeconds: (ended - (counter.lastCopyAt ?? ended)) / 1000,
