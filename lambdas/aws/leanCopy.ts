@@ -147,7 +147,7 @@ export class LeanCopier {
       hostname: t.hostname,
       port: t.port,
       path: `${t.base}${encodeKeyPath(r.key)}`,
-      query: {},
+      query: { "x-id": "CopyObject" },
       headers,
       body: undefined,
     };
@@ -163,11 +163,11 @@ export class LeanCopier {
       const code = xmlText(body, "Code") ?? codeForStatus(response.statusCode);
       throw new LeanS3Error(code, xmlText(body, "Message") ?? "", response.statusCode, requestId);
     }
-    // S3 may answer a copy 200 and fail it in the body, or cut the body short (the SDK's throw200Exceptions).
-    if (body.includes("<Error>")) {
-      throw new LeanS3Error(xmlText(body, "Code") ?? "InternalError", xmlText(body, "Message") ?? "", 500, requestId);
+    // S3 may answer a copy 200 and fail it in the body, or cut the body short: as the SDK's throw200Exceptions, a 503.
+    if (body.length === 0) throw new LeanS3Error("InternalError", "S3 aborted request", 503, requestId);
+    if (body.trimEnd().endsWith("</Error>")) {
+      throw new LeanS3Error(xmlText(body, "Code") ?? "InternalError", xmlText(body, "Message") ?? "", 503, requestId);
     }
-    if (!body.includes("CopyObjectResult")) throw new LeanS3Error("InternalError", "S3 aborted request", 500, requestId);
     return true;
   }
 
