@@ -4,6 +4,7 @@
  * SVG. Timings are printed by the bench, never asserted here.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -63,6 +64,28 @@ function assertPhase(phase: Json, name: string): void {
     0,
   );
   assert.equal(classes, byCommand, `${name}: operation classes add up to the commands counted`);
+}
+
+/** Whether this machine has rclone (Debian: apt-get install rclone): the peer phase runs, or is skipped with a note. */
+const RCLONE_PRESENT = spawnSync("rclone", ["version"], { stdio: "ignore" }).status === 0;
+
+/** The peer's figures when rclone ran, else the note why not; never both. */
+function assertPeer(out: Json, zero: Json, present: boolean): void {
+  const peer = obj(out.peer, "peer");
+  if (!present) {
+    assert.equal(typeof peer.skipped, "string", "a skipped peer says why");
+    assert.equal(zero.peer, null);
+    assert.equal(peer.complete, null);
+    return;
+  }
+  assert.equal(peer.skipped, null);
+  assert.match(String(peer.rclone), /^rclone v/);
+  assert.match(String(peer.command), /^rclone copy .* --transfers 64 --checkers 64/);
+  assert.equal(peer.complete, true);
+  const row = obj(zero.peer, "zeroLatency.peer");
+  assert.ok(num(row.objectsPerSecond, "peer objects/s") > 0);
+  assert.ok(num(row.cpuMsPerObject, "peer CPU ms/object") > 0);
+  for (const run of peer.runs as Json[]) assert.equal(run.copied, run.objects, "the peer copied every object");
 }
 
 describe("npm run bench", () => {
@@ -129,6 +152,8 @@ describe("npm run bench", () => {
       "sqsRequestsPerObject",
       "syncRequestsPerObject",
       "memoryRatio",
+      "pipelineVsPeer",
+      "cpuPerObjectVsPeer",
     ]) {
       const t = obj(targets[name], `targets.${name}`);
       assert.equal(typeof t.name, "string");
@@ -147,6 +172,26 @@ describe("npm run bench", () => {
     const judged = num(obj(obj(memory.sync, "memory.sync").requestsPerObject, "rpo").total, "memory.sync total");
     assert.ok(Math.abs(num(syncTarget.value, "sync target") - judged) < 1e-4, "the sync target is the larger run's figure");
 
+    // With no added latency: pipeline, ceiling and the peer side by side, or a note saying why the peer was skipped.
+    const zero = obj(out.zeroLatency, "zeroLatency");
+    assert.equal(zero.latencyMs, 0);
+    for (const name of ["pipeline", "ceiling"]) {
+      const row = obj(zero[name], `zeroLatency.${name}`);
+      assert.ok(num(row.objectsPerSecond, `${name} objects/s`) > 0);
+      assert.ok(num(row.cpuMsPerObject, `${name} CPU ms/object`) > 0);
+    }
+    assertPeer(out, zero, RCLONE_PRESENT);
+    if (RCLONE_PRESENT) {
+      // The check run counted rclone's requests: a server-side CopyObject per object, nothing downloaded.
+      const peer = obj(out.peer, "peer");
+      assert.equal(peer.serverSideCopy, true);
+      const s3 = obj(obj(peer.requests, "peer.requests").s3, "peer.requests.s3");
+      assert.equal(s3.copy, OBJECTS);
+      assert.equal(s3.get, 0);
+      num(obj(targets.pipelineVsPeer, "pipelineVsPeer").value, "pipelineVsPeer.value");
+      num(obj(targets.cpuPerObjectVsPeer, "cpuPerObjectVsPeer").value, "cpuPerObjectVsPeer.value");
+    }
+
     const sweep = out.sweep as Json[];
     assert.equal(sweep.length, 2);
     assert.deepEqual(
@@ -163,6 +208,38 @@ describe("npm run bench", () => {
     assert.match(svg, /<\/svg>\n$/);
     assert.equal((svg.match(/<path /g) ?? []).length, 2, "one line per series");
     assert.doesNotMatch(svg, /NaN|undefined/);
+  });
+
+  it("skips the peer with a note, not a failure, when rclone is missing; --skip-peer skips it outright", async () => {
+    const common = [
+      "--objects",
+      "50",
+      "--repeat",
+      "1",
+      "--skip-memory",
+      "--skip-baseline",
+      "--skip-sync",
+      "--skip-sweep",
+      "--skip-cold-start",
+      "--json",
+    ];
+    const missing = await runOperator("bench", [...common, "--latency-ms", "0", "--rclone", join(dir, "no-such-rclone")], "");
+    assert.equal(missing.code, 0, missing.stderr);
+    const out = lastJson(missing);
+    const zero = obj(out.zeroLatency, "zeroLatency");
+    assertPeer(out, zero, false);
+    assert.match(String(obj(out.peer, "peer").skipped), /no-such-rclone not found/);
+    assert.match(missing.stdout, /peer +skipped: .*no-such-rclone not found/);
+    const targets = obj(out.targets, "targets");
+    assert.equal(obj(targets.pipelineVsPeer, "pipelineVsPeer").met, null);
+    assert.equal(obj(targets.cpuPerObjectVsPeer, "cpuPerObjectVsPeer").met, null);
+
+    const skipped = await runOperator("bench", [...common, "--skip-peer"], "");
+    assert.equal(skipped.code, 0, skipped.stderr);
+    const quiet = lastJson(skipped);
+    assert.equal(quiet.zeroLatency, null);
+    assert.equal(obj(quiet.peer, "peer").skipped, "--skip-peer");
+    assert.deepEqual(obj(quiet.peer, "peer").runs, []);
   });
 
   it("prints its usage with --help", async () => {
