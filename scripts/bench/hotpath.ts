@@ -48,10 +48,21 @@ function runLocal(endpoint: string, dest: string, peer = false): Promise<{ wall:
     ...extra,
   ];
   return new Promise((resolve, reject) => {
-    const child = spawn("/usr/bin/time", ["-f", "TIME %e %U %S", process.execPath, ...node], {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    // The peer: rclone's server-side copy on the same emulator, as issue 13 ran it.
+    const rclone = ["rclone", "copy", "emu:hotpath-src", `emu:${dest}`, "--transfers", "64", "--checkers", "64"];
+    const env = {
+      ...process.env,
+      RCLONE_CONFIG_EMU_TYPE: "s3",
+      RCLONE_CONFIG_EMU_PROVIDER: "Other",
+      RCLONE_CONFIG_EMU_ENDPOINT: endpoint,
+      RCLONE_CONFIG_EMU_ACCESS_KEY_ID: "test",
+      RCLONE_CONFIG_EMU_SECRET_ACCESS_KEY: "test",
+      RCLONE_CONFIG_EMU_FORCE_PATH_STYLE: "true",
+    };
+    // rclone 1.60 cannot load AWS_CA_BUNDLE into its transport; the emulator is plain HTTP anyway.
+    if (peer) delete env.AWS_CA_BUNDLE;
+    const argv = peer ? rclone : [process.execPath, ...node];
+    const child = spawn("/usr/bin/time", ["-f", "TIME %e %U %S", ...argv], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => {
