@@ -22,6 +22,12 @@ export type PhaseName = "pipeline" | "sync" | "ceiling" | "baseline";
 
 export interface PhaseSpec extends PhaseSettings {
   readonly phase: PhaseName;
+  /**
+   * False: no request counter (nor latency) on the clients, and the pipeline builds its own, as `npm run
+   * local` does. The project's lean CopyObject path is taken only by a client whose middleware nobody
+   * added to, so only such a run measures the copy path a user runs; its request counts are all 0.
+   */
+  readonly countRequests?: boolean;
 }
 
 export interface PhaseResult {

@@ -35,7 +35,11 @@ async function runPhase(
 > {
   const { phase } = spec;
   if (phase === "ceiling") {
-    const run = await runCeiling(s3, spec.source, spec.destination, spec.objects, spec.copyInvocations * spec.copyConcurrency);
+    // Uncounted: a copy client as the local runtime builds one (one SDK attempt), nothing added to it.
+    const client =
+      spec.countRequests === false ? createS3Client({ endpoint: spec.endpoint, maxSockets: maxSocketsFor(spec), maxAttempts: 1 }) : s3;
+    const run = await runCeiling(client, spec.source, spec.destination, spec.objects, spec.copyInvocations * spec.copyConcurrency);
+    if (client !== s3) client.destroy();
     return {
       phase,
       copied: run.copied,
@@ -70,8 +74,8 @@ async function runPhase(
     source: { bucket: spec.source, prefix: "" },
     destination: { bucket: spec.destination, prefix: "" },
     endpoint: spec.endpoint,
-    s3,
-    sqs,
+    // Uncounted: the local runtime builds its own clients, as `npm run local` does.
+    ...(spec.countRequests === false ? {} : { s3, sqs }),
     listConcurrency: spec.listConcurrency,
     copyInvocations: spec.copyInvocations,
     copyConcurrency: spec.copyConcurrency,
@@ -100,10 +104,12 @@ async function main(): Promise<void> {
   const s3 = createS3Client(clientOptions);
   const sqs = createSqsClient(clientOptions);
   const counter = new RequestCounter();
-  counter.attach("s3", s3);
-  counter.attach("sqs", sqs);
-  addLatency(s3, spec.latencyMs);
-  addLatency(sqs, spec.latencyMs);
+  if (spec.countRequests !== false) {
+    counter.attach("s3", s3);
+    counter.attach("sqs", sqs);
+    addLatency(s3, spec.latencyMs);
+    addLatency(sqs, spec.latencyMs);
+  }
   let peakHeapBytes = process.memoryUsage().heapUsed;
   // Read just after each full GC (observers run a tick later: a little of what was allocated since is included).
   let peakLiveHeapBytes: number | null = null;
