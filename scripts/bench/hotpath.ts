@@ -50,7 +50,7 @@ function runLocal(endpoint: string, dest: string, peer = false): Promise<{ wall:
   return new Promise((resolve, reject) => {
     // The peer: rclone's server-side copy on the same emulator, as issue 13 ran it.
     const rclone = ["rclone", "copy", "emu:hotpath-src", `emu:${dest}`, "--transfers", "64", "--checkers", "64"];
-    const env = {
+    const env: NodeJS.ProcessEnv = {
       ...process.env,
       RCLONE_CONFIG_EMU_TYPE: "s3",
       RCLONE_CONFIG_EMU_PROVIDER: "Other",
