@@ -20,7 +20,7 @@ import { BucketSet } from "./bucket-set.ts";
 import type { LedgerBucket } from "./ledger-bucket.ts";
 import { acknowledge, iam5ResourceId } from "./nag.ts";
 import { PipelineFunction } from "./pipeline-function.ts";
-import { METRICS_NAMESPACE, PipelineMetric, type PipelineMetricName, SERVICE_NAME } from "./telemetry.ts";
+import { PipelineMetric, type PipelineMetricName, pipelineMetric } from "./telemetry.ts";
 import { WorkQueue } from "./work-queue.ts";
 
 export interface LiveSyncProps {
@@ -177,15 +177,7 @@ export class LiveSync extends Construct {
 
     this.alarms = [this.work.dlqAlarm];
     const period = Duration.minutes(1);
-    const custom = (metricName: PipelineMetricName, label: string) =>
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { service: SERVICE_NAME },
-        statistic: cloudwatch.Stats.SUM,
-        period,
-        label,
-      });
+    const custom = (metricName: PipelineMetricName, label: string) => pipelineMetric(metricName, period, label);
     const max = { statistic: cloudwatch.Stats.MAXIMUM, period };
     const graph = (title: string, left: cloudwatch.IMetric[]) =>
       new cloudwatch.GraphWidget({ title, left, width: 8, height: 6, leftYAxis: { min: 0 } });

@@ -13,7 +13,7 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
 import { acknowledge } from "./nag.ts";
-import { METRICS_NAMESPACE, PipelineMetric, type PipelineMetricName, SERVICE_NAME } from "./telemetry.ts";
+import { PipelineMetric, type PipelineMetricName, pipelineMetric } from "./telemetry.ts";
 import type { WorkQueue } from "./work-queue.ts";
 
 /** One address: no spaces, one @, a dot in the domain. SNS confirms it by mail. */
@@ -49,14 +49,7 @@ export class PipelineAlarms extends Construct {
     if (email !== undefined && !EMAIL.test(email)) {
       throw new Error(`alarmEmail must be one email address such as ops@example.com, got "${email}"`);
     }
-    const custom = (metricName: PipelineMetricName) =>
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { service: SERVICE_NAME },
-        statistic: cloudwatch.Stats.SUM,
-        period: PERIOD,
-      });
+    const custom = (metricName: PipelineMetricName) => pipelineMetric(metricName, PERIOD);
     const atLeastOne = {
       threshold: 1,
       evaluationPeriods: 1,

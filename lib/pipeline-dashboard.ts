@@ -8,7 +8,14 @@ import { Duration, Stack, Token } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import { Construct } from "constructs";
-import { ERROR_CODE_DIMENSION, METRICS_NAMESPACE, PipelineMetric, type PipelineMetricName, SERVICE_NAME } from "./telemetry.ts";
+import {
+  ERROR_CODE_DIMENSION,
+  METRICS_NAMESPACE,
+  PipelineMetric,
+  type PipelineMetricName,
+  pipelineMetric,
+  SERVICE_NAME,
+} from "./telemetry.ts";
 import type { WorkQueue } from "./work-queue.ts";
 
 const DASHBOARD_NAME = /^[A-Za-z0-9_-]{1,255}$/;
@@ -49,15 +56,7 @@ export class PipelineDashboard extends Construct {
       throw new Error(`PipelineDashboard: dashboardName may hold only letters, digits, - and _ (at most 255), got "${name}"`);
     }
 
-    const custom = (metricName: PipelineMetricName, label: string) =>
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { service: SERVICE_NAME },
-        statistic: cloudwatch.Stats.SUM,
-        period,
-        label,
-      });
+    const custom = (metricName: PipelineMetricName, label: string) => pipelineMetric(metricName, period, label);
     // Sums per period divided by the period in minutes: a rate per minute whatever period the graph shows.
     // The id is the metric's own name, lower-cased: two rates can share a graph.
     const perMinute = (metricName: PipelineMetricName, label: string, id = metricName.toLowerCase()) =>

@@ -20,7 +20,7 @@ import { BucketSet } from "./bucket-set.ts";
 import type { LedgerBucket } from "./ledger-bucket.ts";
 import { acknowledge, iam5ResourceId } from "./nag.ts";
 import { PipelineFunction } from "./pipeline-function.ts";
-import { METRICS_NAMESPACE, PipelineMetric, SERVICE_NAME } from "./telemetry.ts";
+import { PipelineMetric, type PipelineMetricName, pipelineMetric } from "./telemetry.ts";
 import type { WorkQueue } from "./work-queue.ts";
 
 /** EventBridge Scheduler's expressions: rate(N unit), cron(6 fields), at(yyyy-mm-ddThh:mm:ss). */
@@ -180,14 +180,7 @@ export class ScheduledSync extends Construct {
       }),
     });
 
-    const metric = (metricName: string) =>
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { service: SERVICE_NAME },
-        statistic: cloudwatch.Stats.SUM,
-        period: Duration.minutes(5),
-      });
+    const metric = (metricName: PipelineMetricName) => pipelineMetric(metricName, Duration.minutes(5));
     const runsAlarm = new cloudwatch.Alarm(this, "RunsAlarm", {
       alarmDescription:
         "s3-fanout: a scheduled run failed to start, or was skipped because the previous run is unfinished. " +

@@ -72,7 +72,8 @@ function tryParse(body: string): CopyTask | undefined {
   }
 }
 
-function copierDeps(deps: CopyHandlerDeps, limiter: AdaptiveLimiter, context: Context, invocation: Invocation): CopierDeps {
+/** The copier's ports and policy for one invocation: its deadline, its logger and failure tally, the copy metrics. The live handler copies through it too. */
+export function copierDeps(deps: CopyHandlerDeps, limiter: AdaptiveLimiter, context: Context, invocation: Invocation): CopierDeps {
   const { config } = deps;
   const { logger, failures } = invocation;
   return {

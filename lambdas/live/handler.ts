@@ -7,8 +7,8 @@
  */
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
+import { copierDeps } from "../copy/handler.ts";
 import { type ConvergeDeps, type ConvergeResult, convergeKeys, type LiveJob, type SpecStore } from "../core/converge.ts";
-import type { CopierDeps, CopyEvent } from "../core/copier.ts";
 import { MalformedMessageError } from "../core/errors.ts";
 import { AdaptiveLimiter } from "../core/limiter.ts";
 import type { MessageSink, ObjectDeleter, ObjectHeads, Redelivery } from "../core/ports.ts";
@@ -36,17 +36,6 @@ export interface LiveHandlerDeps extends PipelineDeps {
   readonly now?: () => Date;
   /** Shared across invocations of a warm instance, so the learned limit persists. */
   readonly limiter?: AdaptiveLimiter;
-}
-
-function recordCopyMetrics(metrics: Metrics, e: CopyEvent): void {
-  if (e.kind === "settled") {
-    metrics.addMetric(PipelineMetric.ObjectsCopied, MetricUnit.Count, e.copied);
-    metrics.addMetric(PipelineMetric.BytesCopied, MetricUnit.Bytes, e.bytes);
-    metrics.addMetric(PipelineMetric.CopyFailures, MetricUnit.Count, e.failed);
-    metrics.addMetric(PipelineMetric.ObjectsVanished, MetricUnit.Count, e.vanished);
-  } else if (e.kind === "retry" && e.errorClass === "throttle") {
-    metrics.addMetric(PipelineMetric.CopyThrottles, MetricUnit.Count, 1);
-  }
 }
 
 function recordLiveMetrics(metrics: Metrics, events: number, r: ConvergeResult): void {
@@ -116,40 +105,7 @@ function convergeDeps(
   context: Context,
   invocation: Invocation,
 ): ConvergeDeps {
-  const { config } = deps;
-  const { logger, failures } = invocation;
-  const copier: CopierDeps = {
-    store: deps.store,
-    sink: deps.sink,
-    ledger: deps.ledger,
-    halt: deps.halt,
-    multipart: deps.multipart,
-    partConcurrency: config.partConcurrency,
-    limiter,
-    policy: config.copyPolicy,
-    limits: config.limits,
-    remainingMs: () => context.getRemainingTimeInMillis(),
-    safetyMs: config.copySafetyMs,
-    onEvent: (e) => {
-      if (deps.metrics) recordCopyMetrics(deps.metrics, e);
-      if (e.kind === "settled") return;
-      const fields = {
-        jobId: e.jobId,
-        batchId: e.batchId,
-        key: e.key,
-        errorCode: e.error.code,
-        errorMessage: e.error.message,
-        attempt: e.attempt,
-      };
-      if (e.kind === "retry") {
-        logger.warn("copy retry", { ...fields, try: e.tryNo });
-        return;
-      }
-      // The key's record is in the copy DLQ now (redrive retries it as any failed copy).
-      logger.error("copy failed", { ...fields, dlq: "copyDlq" });
-      failures.add(e.error.code);
-    },
-  };
+  const copier = copierDeps(deps, limiter, context, invocation);
   return {
     job: deps.job,
     allowDelete: deps.allowDelete,

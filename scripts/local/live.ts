@@ -3,15 +3,14 @@
  * the real live handler behind an event-source runner. Nothing sends S3 events here: the local
  * emulators have no EventBridge, so tests and operators post EventBridge-shaped events to the queue.
  */
-import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { SQSClient } from "@aws-sdk/client-sqs";
 import { liveQueueSink } from "../../lambdas/aws/liveQueues.ts";
 import type { S3Ledger } from "../../lambdas/aws/s3Ledger.ts";
 import type { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import type { LiveJob } from "../../lambdas/core/converge.ts";
-import { retrying } from "../../lambdas/core/retry.ts";
 import type { PipelineDeps } from "../../lambdas/deps.ts";
 import { createLiveHandler, type LiveHandlerDeps } from "../../lambdas/live/handler.ts";
-import type { JobQueue } from "./queues.ts";
+import { createQueue, type JobQueue } from "./queues.ts";
 import { EventSourceRunner } from "./runner.ts";
 
 export interface LiveSettings {
@@ -26,16 +25,6 @@ export interface RunningLive {
   stop(): Promise<void>;
 }
 
-async function create(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<JobQueue> {
-  const created = await retrying(() => sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes })));
-  const url = created.QueueUrl;
-  if (!url) throw new Error(`CreateQueue returned no URL for ${name}`);
-  const attrs = await retrying(() => sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] })));
-  const arn = attrs.Attributes?.QueueArn;
-  if (!arn) throw new Error(`queue ${name} has no ARN`);
-  return { url, arn };
-}
-
 export async function startLive(
   sqs: SQSClient,
   name: string,
@@ -44,8 +33,8 @@ export async function startLive(
   settings: { readonly visibilityTimeoutSeconds: number; readonly maxReceiveCount: number; readonly timeoutMs: number },
 ): Promise<RunningLive> {
   const retention = String(14 * 24 * 3600);
-  const dlq = await create(sqs, `${name}-live-dlq`, { MessageRetentionPeriod: retention });
-  const queue = await create(sqs, `${name}-live`, {
+  const dlq = await createQueue(sqs, `${name}-live-dlq`, { MessageRetentionPeriod: retention });
+  const queue = await createQueue(sqs, `${name}-live`, {
     VisibilityTimeout: String(settings.visibilityTimeoutSeconds),
     MessageRetentionPeriod: retention,
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: settings.maxReceiveCount }),

@@ -16,7 +16,8 @@ export interface QueueSettings {
   readonly maxReceiveCount: number;
 }
 
-async function create(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<JobQueue> {
+/** Creates (or finds) a queue with these attributes: its URL and ARN. */
+export async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<JobQueue> {
   const created = await retrying(() => sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes })));
   const url = created.QueueUrl;
   if (!url) throw new Error(`CreateQueue returned no URL for ${name}`);
@@ -31,8 +32,8 @@ export async function createPipelineQueues(sqs: SQSClient, namePrefix: string, s
   const retention = String(14 * 24 * 3600);
   // Each work queue needs its DLQ's ARN; the two pairs are made side by side.
   const [listDlq, copyDlq] = await Promise.all([
-    create(sqs, `${namePrefix}-list-dlq`, { MessageRetentionPeriod: retention }),
-    create(sqs, `${namePrefix}-copy-dlq`, { MessageRetentionPeriod: retention }),
+    createQueue(sqs, `${namePrefix}-list-dlq`, { MessageRetentionPeriod: retention }),
+    createQueue(sqs, `${namePrefix}-copy-dlq`, { MessageRetentionPeriod: retention }),
   ]);
   const work = (dlq: JobQueue) => ({
     VisibilityTimeout: String(settings.visibilityTimeoutSeconds),
@@ -40,8 +41,8 @@ export async function createPipelineQueues(sqs: SQSClient, namePrefix: string, s
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: settings.maxReceiveCount }),
   });
   const [list, copy] = await Promise.all([
-    create(sqs, `${namePrefix}-list`, work(listDlq)),
-    create(sqs, `${namePrefix}-copy`, work(copyDlq)),
+    createQueue(sqs, `${namePrefix}-list`, work(listDlq)),
+    createQueue(sqs, `${namePrefix}-copy`, work(copyDlq)),
   ]);
   return { list, copy, listDlq, copyDlq };
 }
