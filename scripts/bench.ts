@@ -10,9 +10,10 @@ import { createS3Client } from "../lambdas/aws/clients.ts";
 import { parseSize } from "../lambdas/core/copyPlan.ts";
 import { UsageError } from "../lambdas/core/errors.ts";
 import { throughputSvg } from "./bench/chart.ts";
-import { type FunctionColdStart, measureColdStarts } from "./bench/coldStart.ts";
+import type { FunctionColdStart } from "./bench/coldStart.ts";
 import { processCpuSeconds } from "./bench/cpu.ts";
 import { countObjects, seedBucket } from "./bench/dataset.ts";
+import { lambdaJson, measureBundles, reportLambdaCost } from "./bench/lambdaCost.ts";
 import { type PeerRun, rcloneCopyArgs, rcloneVersion, runRclone } from "./bench/peer.ts";
 import { type PhaseName, type PhaseResult, type PhaseSettings, runPhaseInChild } from "./bench/phase.ts";
 import { perObject, type RequestCounts, round } from "./bench/requests.ts";
@@ -33,7 +34,9 @@ CPU ms per object (each one's whole process tree) side by side.
 Each phase runs in a process of its own; its requests are counted by operation.
 First, the cold start of each bundled function: the app synthesized, each
 bundle loaded from cdk.out in a fresh process with the template's environment
-(as Lambda loads it) and invoked once with a real message of its queue.
+(as Lambda loads it) and invoked once with a real message of its queue; then
+the copy bundle's CPU ms per copied object, invoked warm with real batches of
+its queue (the bundled list function lists a job of --lambda-cost-objects).
   --objects N             objects in the source bucket (default 10000)
   --size SIZE             bytes per object, e.g. 1KiB, 512 (default 1KiB)
   --list-concurrency N    list invocations (default 4)
@@ -57,8 +60,10 @@ bundle loaded from cdk.out in a fresh process with the template's environment
   --skip-peer             no peer phase (nor the runs with no added latency it is compared with)
   --rclone PATH           the rclone to run as the peer (default: rclone on PATH)
   --peer-transfers N      rclone's --transfers and --checkers (default 64)
-  --cold-start-only       only the cold starts of the bundles (no seeding, no phases)
-  --skip-cold-start       no cold starts (no synth)
+  --cold-start-only       only the bundles: their cold starts and the Lambda cost (no phases)
+  --skip-cold-start       no cold starts, nor the Lambda cost (no synth)
+  --skip-lambda-cost      no Lambda cost of a copy
+  --lambda-cost-objects N objects the copy bundle copies for the Lambda cost (default: --objects, at most 3000)
   --cold-start-runs N     fresh environments per bundle, the median judged (default 5)
   --cdk-out DIR           measure the bundles of this cloud assembly (cdk synth -o DIR) instead of synthesizing
   --check                 exit 1 when a target is missed
@@ -91,6 +96,8 @@ interface Options {
   /** Cold starts: "only" skips everything else. */
   readonly coldStart: "yes" | "no" | "only";
   readonly coldStartRuns: number;
+  /** Objects for the Lambda cost of a copy; undefined skips it. */
+  readonly lambdaCostObjects: number | undefined;
   readonly cdkOut: string | undefined;
 }
 
@@ -118,6 +125,8 @@ function parseOptions(argv: string[]): Options | undefined {
     "cold-start-only": { type: "boolean", default: false },
     "skip-cold-start": { type: "boolean", default: false },
     "cold-start-runs": { type: "string" },
+    "skip-lambda-cost": { type: "boolean", default: false },
+    "lambda-cost-objects": { type: "string" },
     "cdk-out": { type: "string" },
     check: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
@@ -157,6 +166,9 @@ function parseOptions(argv: string[]): Options | undefined {
     json: args.json,
     coldStart: args["cold-start-only"] ? "only" : args["skip-cold-start"] ? "no" : "yes",
     coldStartRuns: positiveInt(args["cold-start-runs"], "cold-start-runs", 5),
+    lambdaCostObjects: args["skip-lambda-cost"]
+      ? undefined
+      : positiveInt(args["lambda-cost-objects"], "lambda-cost-objects", Math.min(objects, 3_000)),
     cdkOut: args["cdk-out"],
   };
 }
@@ -297,15 +309,24 @@ async function main(): Promise<number> {
   const bucket = (what: string) => `bench-${what}-${process.pid}-${++n}`;
   try {
     // First, on a quiet emulator: a cold start is judged in milliseconds.
-    const coldStarts =
+    const { coldStarts, lambdaCost } =
       options.coldStart === "no"
-        ? undefined
-        : await measureColdStarts({ endpoint: emulator.endpoint, cdkOut: options.cdkOut, runs: options.coldStartRuns, progress });
+        ? { coldStarts: undefined, lambdaCost: undefined }
+        : await measureBundles({
+            endpoint: emulator.endpoint,
+            cdkOut: options.cdkOut,
+            coldStartRuns: options.coldStartRuns,
+            lambdaCostObjects: options.lambdaCostObjects,
+            progress,
+          });
     const coldStartTarget = coldStartTargetOf(coldStarts);
     if (options.coldStart === "only") {
       reportColdStarts(coldStarts ?? {}, coldStartTarget, options.coldStartRuns);
+      if (lambdaCost) reportLambdaCost(lambdaCost);
       if (options.json)
-        process.stdout.write(`${JSON.stringify({ ...coldStartJson(coldStarts), targets: { coldStart: coldStartTarget } })}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ ...coldStartJson(coldStarts), lambda: lambdaJson(lambdaCost, coldStarts), targets: { coldStart: coldStartTarget } })}\n`,
+        );
       return options.check && coldStartTarget.met === false ? EXIT.failed : EXIT.ok;
     }
     const source = bucket("src");
@@ -609,6 +630,7 @@ async function main(): Promise<number> {
       targets,
     });
     if (coldStarts) reportColdStarts(coldStarts, undefined, options.coldStartRuns);
+    if (lambdaCost) reportLambdaCost(lambdaCost);
     const complete = runs.every((r) => r.figures.complete);
     if (options.json) {
       process.stdout.write(
@@ -638,6 +660,7 @@ async function main(): Promise<number> {
           zeroLatency: zeroLatency ?? null,
           peer,
           ...coldStartJson(coldStarts),
+          lambda: lambdaJson(lambdaCost, coldStarts),
           targets,
         })}\n`,
       );
