@@ -9,7 +9,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { LeanCopier } from "./leanCopy.ts";
+import { LeanCopier, type LeanHttpOptions } from "./leanCopy.ts";
 import { Sha256 } from "./sha256.ts";
 
 export interface ClientOptions {
@@ -21,6 +21,10 @@ export interface ClientOptions {
   /** SDK attempts per call; the copier runs its own retries on top. @default 3 */
   readonly maxAttempts?: number | undefined;
 }
+
+/** Deadlines of every request (issue 15 enforces them on the SDK path too). */
+const CONNECT_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 60_000;
 
 function common(options: ClientOptions) {
   const endpoint = options.endpoint ?? process.env.AWS_ENDPOINT_URL;
@@ -37,8 +41,8 @@ function common(options: ClientOptions) {
     // SigV4's HMACs with keys prepared once (sha256.ts): about 0.03 ms CPU a request.
     sha256: Sha256,
     requestHandler: {
-      connectionTimeout: 5_000,
-      requestTimeout: 60_000,
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
       httpAgent: { keepAlive: true, maxSockets },
       httpsAgent: { keepAlive: true, maxSockets },
     },
@@ -50,13 +54,20 @@ export function createS3Client(options: ClientOptions = {}): S3Client {
   const client = new S3Client({ ...base, forcePathStyle: base.endpoint !== undefined });
   // Copy clients (one SDK attempt: the copier retries) may send CopyObject the lean way; see leanCopierOf.
   if (base.maxAttempts === 1 && process.env.S3_FANOUT_LEAN_COPY !== "0") {
-    leanCandidates.set(client, client.middlewareStack.identify().length);
+    leanCandidates.set(client, {
+      stack: client.middlewareStack.identify().length,
+      http: {
+        connections: base.requestHandler.httpAgent.maxSockets,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        responseTimeoutMs: REQUEST_TIMEOUT_MS,
+      },
+    });
   }
   return client;
 }
 
-/** Copy clients built here, with the size of their middleware stack when built. */
-const leanCandidates = new WeakMap<S3Client, number>();
+/** Copy clients built here, with the size of their middleware stack when built and their sockets' settings. */
+const leanCandidates = new WeakMap<S3Client, { readonly stack: number; readonly http: LeanHttpOptions }>();
 const leanCopiers = new WeakMap<S3Client, LeanCopier | null>();
 const SDK_SEND = S3Client.prototype.send;
 
@@ -72,7 +83,7 @@ export function leanCopierOf(client: S3Client): LeanCopier | undefined {
   let lean = leanCopiers.get(client);
   if (lean === undefined) {
     const built = leanCandidates.get(client);
-    lean = built !== undefined && client.middlewareStack.identify().length === built ? new LeanCopier(client) : null;
+    lean = built !== undefined && client.middlewareStack.identify().length === built.stack ? new LeanCopier(client, built.http) : null;
     leanCopiers.set(client, lean);
   }
   return lean ?? undefined;
