@@ -63,7 +63,7 @@ its queue (the bundled list function lists a job of --lambda-cost-objects).
   --cold-start-only       only the bundles: their cold starts and the Lambda cost (no phases)
   --skip-cold-start       no cold starts, nor the Lambda cost (no synth)
   --skip-lambda-cost      no Lambda cost of a copy
-  --lambda-cost-objects N objects the copy bundle copies for the Lambda cost (default: --objects, at most 3000)
+  --lambda-cost-objects N objects the copy bundle copies for the Lambda cost (default: --objects, at most 10000)
   --cold-start-runs N     fresh environments per bundle, the median judged (default 5)
   --cdk-out DIR           measure the bundles of this cloud assembly (cdk synth -o DIR) instead of synthesizing
   --check                 exit 1 when a target is missed
@@ -168,7 +168,7 @@ function parseOptions(argv: string[]): Options | undefined {
     coldStartRuns: positiveInt(args["cold-start-runs"], "cold-start-runs", 5),
     lambdaCostObjects: args["skip-lambda-cost"]
       ? undefined
-      : positiveInt(args["lambda-cost-objects"], "lambda-cost-objects", Math.min(objects, 3_000)),
+      : positiveInt(args["lambda-cost-objects"], "lambda-cost-objects", Math.min(objects, 10_000)),
     cdkOut: args["cdk-out"],
   };
 }
