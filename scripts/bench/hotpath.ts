@@ -30,13 +30,12 @@ const { values } = parseArgs({
 const objects = Number(values.objects);
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-/** Runs `local` under /usr/bin/time: wall, user and sys of the process (tsx's loader is in it, not a child). */
+/** Runs `local` as `npm run local` does (its bundle) under /usr/bin/time: wall, user and sys of the process. */
 function runLocal(endpoint: string, dest: string, peer = false): Promise<{ wall: number; user: number; sys: number; out: string }> {
   const node = [
     ...(values["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", values["cpu-prof"]] : []),
-    "--import",
-    "tsx",
-    "scripts/local.ts",
+    "scripts/bundled.mjs",
+    "local",
     "--source",
     "s3://hotpath-src",
     "--dest",

@@ -37,7 +37,9 @@ export function runOperator(
   const env: NodeJS.ProcessEnv = { ...process.env, AWS_ENDPOINT_URL: endpoint };
   delete env.S3_FANOUT_DEBUG;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", `scripts/${command}.ts`, ...args], {
+    // `local` from its bundle, as `npm run local` runs it (scripts/bundled.mjs); the rest through tsx, as npm runs them.
+    const entry = command === "local" ? ["scripts/bundled.mjs", "local"] : ["--import", "tsx", `scripts/${command}.ts`];
+    const child = spawn(process.execPath, [...entry, ...args], {
       cwd: ROOT,
       env,
       stdio: ["ignore", "pipe", "pipe"],
