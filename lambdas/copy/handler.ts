@@ -106,6 +106,11 @@ export function copierDeps(deps: CopyHandlerDeps, limiter: AdaptiveLimiter, cont
         logger.warn("copy retry", { ...fields, try: e.tryNo });
         return;
       }
+      if (e.kind === "fault") {
+        // A defect or a broken port, contained to this key: its retry or DLQ record follows.
+        logger.error("copy fault", { ...fields, ...(e.stack === undefined ? {} : { stack: e.stack }) });
+        return;
+      }
       // The key's record is in the copy DLQ now; this line and FailuresByCode are how a person hears of it.
       logger.error("copy failed", { ...fields, dlq: "copyDlq" });
       failures.add(e.error.code);

@@ -4,6 +4,8 @@
  * failing go back to the queue as a child batch with a higher attempt;
  * past the attempt limit, and on permanent errors, each key goes to the DLQ
  * on its own with its error. A key gone from the source is "vanished".
+ * Whatever one key throws, wherever in its path, is that key's outcome:
+ * the other keys, and the invocation, go on.
  */
 
 import { type AttemptDeps, attempt } from "./attempt.ts";
@@ -13,7 +15,7 @@ import type { HaltSignal } from "./halt.ts";
 import { resolveJobOptions } from "./jobOptions.ts";
 import type { AdaptiveLimiter } from "./limiter.ts";
 import { type CopyItem, type CopyTask, copyBody, failureBody, redriveOfBytes } from "./messages.ts";
-import { copyByParts, type PartsOutcome, type Resume } from "./multipart.ts";
+import { type CopyWhole, copyByParts, type PartsOutcome, type Resume } from "./multipart.ts";
 import type { BatchOutcome, BatchRef, KeyFailure, Ledger, MessageSink, MultipartStore, ObjectDeleter, ObjectStore } from "./ports.ts";
 import { type BackoffPolicy, classifyError, type ErrorClass, type ErrorInfo, errorInfo, redeliveryDelaySeconds } from "./retry.ts";
 
@@ -77,6 +79,22 @@ export type CopyEvent =
       readonly attempt: number;
     }
   | {
+      /**
+       * A key threw outside any request (a defect, or a port that broke its contract): contained to
+       * that key, whose outcome it becomes (retried by a later delivery, or a DLQ record).
+       */
+      readonly kind: "fault";
+      readonly jobId: string;
+      readonly batchId: string;
+      readonly key: string;
+      readonly versionId?: string | undefined;
+      readonly error: ErrorInfo;
+      readonly errorClass: ErrorClass;
+      readonly attempt: number;
+      /** Where it was thrown, for the person who fixes it. */
+      readonly stack?: string | undefined;
+    }
+  | {
       readonly kind: "settled";
       readonly batchId: string;
       readonly copied: number;
@@ -105,8 +123,10 @@ const _defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(
  * per task: undefined when the task is settled (safe to acknowledge), or the
  * error that kept it from settling (leave it for redelivery).
  */
-export async function copyTasks(tasks: readonly CopyTask[], deps: CopierDeps): Promise<(Error | undefined)[]> {
-  const results = await Promise.all(tasks.map((task) => Promise.all(task.items.map((item) => copyItem(task, item, deps)))));
+export async function copyTasks(tasks: readonly CopyTask[], given: CopierDeps): Promise<(Error | undefined)[]> {
+  // A log or metrics line that throws must not take a key, or the invocation, with it.
+  const deps: CopierDeps = { ...given, onEvent: given.onEvent && quietly(given.onEvent) };
+  const results = await Promise.all(tasks.map((task) => Promise.all(task.items.map((item) => containedItem(task, item, deps)))));
   const settled = await Promise.all(
     tasks.map(async (task, i) => {
       try {
@@ -132,6 +152,44 @@ export async function copyTasks(tasks: readonly CopyTask[], deps: CopierDeps): P
 
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
+}
+
+function quietly(onEvent: (event: CopyEvent) => void): (event: CopyEvent) => void {
+  return (event) => {
+    try {
+      onEvent(event);
+    } catch {}
+  };
+}
+
+/**
+ * One key's copy, whatever it throws: an error that escapes the key's path (a RangeError from
+ * planning, a halt check or port that throws) fails that key alone. It is retried like a transient
+ * error, since a later delivery HEADs the source afresh (a change since listing is the likeliest
+ * cause), unless its code says retrying cannot help; past the last delivery it is a DLQ record.
+ */
+async function containedItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promise<ItemResult> {
+  try {
+    return await copyItem(task, item, deps);
+  } catch (err) {
+    const error = errorInfo(err);
+    // Not a vanished key: nothing showed the source gone.
+    const errorClass = classifyError(error) === "permanent" ? "permanent" : "transient";
+    deps.onEvent?.({
+      kind: "fault",
+      jobId: task.job.id,
+      batchId: task.batchId,
+      key: item.key,
+      versionId: item.versionId,
+      error,
+      errorClass,
+      attempt: task.attempt + 1,
+      stack: err instanceof Error ? err.stack : undefined,
+    });
+    // An upload it had stays with the key: resumed by a retry, or aborted with a DLQ record.
+    const resume = item.uploadId === undefined ? undefined : { uploadId: item.uploadId, etag: item.etag };
+    return { status: "failed", error, errorClass, ...(resume ? { resume } : {}) };
+  }
 }
 
 function settledEvent(o: BatchOutcome): CopyEvent {
@@ -179,33 +237,45 @@ async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promi
   };
   if (task.op === "delete") return deleteItem(task, item, destination, attemptDeps, deps);
   const options = resolveJobOptions(task.job.options);
+  const multipart = deps.multipart;
+  const byParts = () =>
+    multipart
+      ? copyByParts(task, item, destination, options, { ...attemptDeps, store: multipart, partConcurrency: deps.partConcurrency ?? 8 })
+      : undefined;
+  const whole = async (head?: CopyWhole["head"]): Promise<ItemResult> => {
+    const copied = await attempt(task.job.id, attemptDeps, () =>
+      deps.store.copy({
+        sourceBucket: task.job.source.bucket,
+        sourceKey: item.key,
+        sourceVersionId: item.versionId,
+        destinationBucket: task.job.destination.bucket,
+        destinationKey: destination,
+        size: head?.size ?? item.size,
+        etag: head ? head.etag : item.etag,
+        options: task.job.options,
+      }),
+    );
+    return copied.status === "ok" ? { status: "copied", ...(head ? { bytes: head.size } : {}) } : copied;
+  };
   if (needsMultipart(item.size, { threshold: options.multipartThreshold }, item.etag)) {
-    if (!deps.multipart) {
+    const parts = await byParts();
+    if (parts === undefined) {
       return {
         status: "failed",
         error: { code: "MultipartUnavailable", message: "no multipart store configured" },
         errorClass: "permanent",
       };
     }
-    return copyByParts(task, item, destination, options, {
-      ...attemptDeps,
-      store: deps.multipart,
-      partConcurrency: deps.partConcurrency ?? 8,
-    });
+    // Emptied or shrunk since listing: as it now is, it is one CopyObject.
+    return parts.status === "whole" ? whole(parts.head) : parts;
   }
-  const copied = await attempt(task.job.id, attemptDeps, () =>
-    deps.store.copy({
-      sourceBucket: task.job.source.bucket,
-      sourceKey: item.key,
-      sourceVersionId: item.versionId,
-      destinationBucket: task.job.destination.bucket,
-      destinationKey: destination,
-      size: item.size,
-      etag: item.etag,
-      options: task.job.options,
-    }),
-  );
-  return copied.status === "ok" ? { status: "copied" } : copied;
+  const copied = await whole();
+  // Grown past CopyObject's 5 GiB since listing (S3 refuses it as InvalidRequest): by parts, as it now is.
+  if (copied.status === "failed" && copied.error.code === "InvalidRequest") {
+    const parts = await byParts();
+    if (parts !== undefined && parts.status !== "whole") return parts;
+  }
+  return copied;
 }
 
 /**
@@ -264,6 +334,33 @@ function packChildren(task: CopyTask, items: readonly CopyItem[], limits: BatchL
   });
 }
 
+/**
+ * Child batches of keys, as packChildren packs them; a key that cannot travel even alone (its
+ * upload id added, say) is left out with the error, to fail on its own instead of failing its batch.
+ */
+function packEach(
+  task: CopyTask,
+  items: readonly CopyItem[],
+  limits: BatchLimits,
+  attempt: number,
+): { batches: CopyBatch[]; unfit: { item: CopyItem; error: ErrorInfo }[] } {
+  try {
+    return { batches: packChildren(task, items, limits, attempt), unfit: [] };
+  } catch {
+    const fit: CopyItem[] = [];
+    const unfit: { item: CopyItem; error: ErrorInfo }[] = [];
+    for (const item of items) {
+      try {
+        packChildren(task, [item], limits, attempt);
+        fit.push(item);
+      } catch (err) {
+        unfit.push({ item, error: errorInfo(err) });
+      }
+    }
+    return { batches: fit.length > 0 ? packChildren(task, fit, limits, attempt) : [], unfit };
+  }
+}
+
 /** The key as its next delivery should see it: with the multipart upload to resume, if any. */
 function resumed(item: CopyItem, resume?: Resume): CopyItem {
   const { uploadId: _, ...rest } = item;
@@ -289,13 +386,15 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
     const r = results[i] ?? { status: "deferred" };
     if (r.status === "copied") {
       copied++;
-      copiedBytes += item.size;
+      copiedBytes += ("bytes" in r ? r.bytes : undefined) ?? item.size;
       copiedKeys.push(item.key);
     } else if (r.status === "deleted") deletedKeys.push(item.key);
     else if (r.status === "kept") unchanged++;
     else if (r.status === "vanished") vanished.push(item.key);
-    else if (r.status === "halted") halted++;
-    else if (r.status === "deferred") deferred.push(resumed(item, "resume" in r ? r.resume : undefined));
+    else if (r.status === "halted") {
+      halted++;
+      if (item.uploadId) abandoned.push({ item, uploadId: item.uploadId });
+    } else if (r.status === "deferred") deferred.push(resumed(item, "resume" in r ? r.resume : undefined));
     else if (r.status === "failed") {
       const resume = "resume" in r ? r.resume : undefined;
       if (r.errorClass !== "permanent" && attempts < deps.policy.maxDeliveries) retry.push(resumed(item, resume));
@@ -317,7 +416,12 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
   }
   const requeue = async (items: CopyItem[], attempt: number) => {
     if (items.length === 0) return;
-    const batches = packChildren(task, items, deps.limits, attempt);
+    const { batches, unfit } = packEach(task, items, deps.limits, attempt);
+    for (const { item, error } of unfit) {
+      failed.push({ key: item.key, versionId: item.versionId, size: item.size, etag: item.etag, error, attempts });
+      if (item.uploadId) abandoned.push({ item, uploadId: item.uploadId });
+    }
+    if (batches.length === 0) return;
     const delaySeconds = attempt > task.attempt ? redeliveryDelaySeconds(task.attempt, deps.random) : 0;
     await deps.sink.send(
       "copy",
@@ -327,15 +431,35 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
   };
   await requeue(retry, attempts);
   await requeue(deferred, task.attempt);
-  // Uploads that will not resume are aborted, so no parts are left to bill.
+  // Uploads that will not resume are aborted, so no parts are left to bill (best effort, one key at a time).
   await Promise.all(
-    abandoned.map(({ item, uploadId }) =>
-      deps.multipart?.abort(task.job.destination.bucket, destinationKey(task, item.key), uploadId, task.job.options).catch(() => undefined),
-    ),
+    abandoned.map(async ({ item, uploadId }) => {
+      try {
+        await deps.multipart?.abort(task.job.destination.bucket, destinationKey(task, item.key), uploadId, task.job.options);
+      } catch {}
+    }),
   );
   if (failed.length > 0) {
-    const records = failed.map((f) => ({ body: failureBody(task.job, task.batchId, f, f.attempts, f.error, task.op) }));
-    await deps.sink.send("copyDlq", records);
+    const records = failed.flatMap((f) => {
+      try {
+        return [{ body: failureBody(task.job, task.batchId, f, f.attempts, f.error, task.op) }];
+      } catch (err) {
+        // No DLQ record can carry this key; its failure is still in the ledger, and this line says why.
+        deps.onEvent?.({
+          kind: "fault",
+          jobId: task.job.id,
+          batchId: task.batchId,
+          key: f.key,
+          versionId: f.versionId,
+          error: errorInfo(err),
+          errorClass: "permanent",
+          attempt: f.attempts,
+          stack: err instanceof Error ? err.stack : undefined,
+        });
+        return [];
+      }
+    });
+    if (records.length > 0) await deps.sink.send("copyDlq", records);
     for (const f of failed)
       deps.onEvent?.({
         kind: "failed",
