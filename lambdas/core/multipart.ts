@@ -70,6 +70,8 @@ export async function copyByParts(
   for (let restart = 0; ; restart++) {
     const outcome = await copyVersion(task, current, destinationKey, options, deps);
     if (outcome.status !== "changed") return outcome;
+    // Logged as a retry: the copy goes on from a fresh HEAD, here or in a later delivery.
+    deps.onRetry?.(outcome.error, "transient", restart + 1);
     const { uploadId: _, ...fresh } = current;
     current = fresh;
     if (restart >= CHANGED_SOURCE_RESTARTS)
@@ -116,6 +118,8 @@ async function copyVersion(
     if (item.uploadId !== undefined) await abort(item.uploadId);
     return { status: "whole", head: head.value };
   }
+  // Planned from the HEAD (the listing's size may be stale), and before any upload exists to leak.
+  const plan = planParts(head.value.size, options.partSize);
 
   let uploadId = item.uploadId;
   const done = new Map<number, string>();
@@ -149,8 +153,7 @@ async function copyVersion(
   const id = uploadId;
   const resume: Resume = { uploadId: id, etag };
 
-  // Planned from the HEAD: the listing's size may be stale.
-  const todo = planParts(head.value.size, options.partSize).filter((p) => !done.has(p.partNumber));
+  const todo = plan.filter((p) => !done.has(p.partNumber));
   let stop: Exclude<Attempt<unknown>, { status: "ok" }> | undefined;
   let next = 0;
   const worker = async () => {
@@ -209,8 +212,11 @@ async function copyVersion(
     .map(([partNumber, partEtag]) => ({ partNumber, etag: partEtag }));
   const completed = await attempt(jobId, deps, () => store.complete(dst.bucket, dst.key, id, parts, opts));
   if (completed.status === "ok") return { status: "copied", bytes: head.value.size };
-  if (completed.status === "failed" && completed.error.code === "NoSuchUpload")
+  if (completed.status === "failed" && completed.error.code === "NoSuchUpload") {
+    // The upload is gone (aborted elsewhere, or expired): a later delivery starts a new one.
+    deps.onRetry?.(completed.error, "transient", 1);
     return { status: "failed", error: completed.error, errorClass: "transient" };
+  }
   if (completed.status === "failed" && completed.errorClass === "permanent") await abort(id);
   return notOk(completed, resume);
 }
