@@ -17,6 +17,10 @@ import { PipelineMetric } from "../telemetry.ts";
 export interface CopyHandlerDeps extends PipelineDeps {
   /** Shared across invocations of a warm instance, so the learned limit persists. */
   readonly limiter?: AdaptiveLimiter;
+  /** Waits between tries: real timers by default; the simulator passes its virtual clock's. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Backoff jitter: Math.random by default; the simulator passes a seeded one. */
+  readonly random?: () => number;
 }
 
 function recordMetrics(metrics: Metrics, e: CopyEvent): void {
@@ -89,6 +93,8 @@ export function copierDeps(deps: CopyHandlerDeps, limiter: AdaptiveLimiter, cont
     limits: config.limits,
     remainingMs: () => context.getRemainingTimeInMillis(),
     safetyMs: config.copySafetyMs,
+    ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+    ...(deps.random === undefined ? {} : { random: deps.random }),
     onEvent: (e) => {
       if (deps.metrics) recordMetrics(deps.metrics, e);
       if (e.kind === "settled") return;
