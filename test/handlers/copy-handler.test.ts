@@ -424,6 +424,146 @@ describe("copy handler", () => {
     });
   });
 
+  describe("sources changed since listing", () => {
+    const MiB = 1024 ** 2;
+    const job = { ...testJob(), options: { multipartThreshold: 8 * MiB, partSize: 5 * MiB } };
+    const listed = { key: "big.bin", size: 20 * MiB, etag: '"0123456789abcdef0123456789abcdef-4"' };
+
+    function partsMocks(s3Mock: ReturnType<typeof setup>["s3Mock"]) {
+      let uploads = 0;
+      s3Mock.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+      s3Mock.on(CreateMultipartUploadCommand).callsFake(async () => ({ UploadId: `upload-${++uploads}` }));
+      s3Mock
+        .on(UploadPartCopyCommand)
+        .callsFake(async (input: { PartNumber?: number }) => ({ CopyPartResult: { ETag: `"part-${input.PartNumber}"` } }));
+      s3Mock.on(CompleteMultipartUploadCommand).resolves({});
+      s3Mock.on(AbortMultipartUploadCommand).resolves({});
+      s3Mock.on(CopyObjectCommand).resolves({});
+    }
+
+    it("copies by CopyObject an object listed by parts and emptied since, counting the bytes it has now", async () => {
+      // Prepare
+      const { s3Mock, ledger, handler } = setup();
+      partsMocks(s3Mock);
+      s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 0, ETag: '"d41d8cd98f00b204e9800998ecf8427e"' });
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(copyBody(copyTask(job, [listed])))), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(s3Mock.commandCalls(CreateMultipartUploadCommand).length, 0);
+      assert.deepEqual(
+        copyCalls(s3Mock).map((c) => c.Key),
+        ["big.bin"],
+      );
+      assert.deepEqual([ledger.batchRecords[0]?.copied, ledger.batchRecords[0]?.copiedBytes], [1, 0]);
+    });
+
+    it("plans the parts from the HEAD, not from the listing", async () => {
+      // Prepare: listed at 20 MiB, 12 MiB when copied.
+      const { s3Mock, ledger, handler } = setup();
+      partsMocks(s3Mock);
+      s3Mock.on(HeadObjectCommand).resolves({ ContentLength: 12 * MiB, ETag: '"fedcba9876543210fedcba9876543210-3"' });
+
+      // Act
+      await handler(sqsEvent(sqsRecord(copyBody(copyTask(job, [listed])))), fakeContext());
+
+      // Assess
+      const ranges = s3Mock.commandCalls(UploadPartCopyCommand).map((c) => c.args[0].input.CopySourceRange);
+      assert.deepEqual(ranges.sort(), [`bytes=0-${5 * MiB - 1}`, `bytes=${10 * MiB}-${12 * MiB - 1}`, `bytes=${5 * MiB}-${10 * MiB - 1}`]);
+      assert.deepEqual([ledger.batchRecords[0]?.copied, ledger.batchRecords[0]?.copiedBytes], [1, 12 * MiB]);
+    });
+
+    it("counts an object deleted since listing as vanished and aborts the upload an earlier delivery began", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      partsMocks(s3Mock);
+      s3Mock.on(HeadObjectCommand).rejects(s3Error("NotFound", 404));
+
+      // Act
+      await handler(sqsEvent(sqsRecord(copyBody(copyTask(job, [{ ...listed, uploadId: "upload-0" }])))), fakeContext());
+
+      // Assess
+      assert.deepEqual(ledger.batchRecords[0]?.vanished, ["big.bin"]);
+      assert.equal(s3Mock.commandCalls(AbortMultipartUploadCommand)[0]?.args[0].input.UploadId, "upload-0");
+      assert.equal(sentTo(sqsMock, QUEUE_URLS.copy).length + sentTo(sqsMock, QUEUE_URLS.copyDlq).length, 0);
+    });
+
+    it("starts again from a fresh HEAD, in the same delivery, when a part finds the source changed (412)", async () => {
+      // Prepare: the source is "old" at the first HEAD and "new" from then on; parts of "old" are refused.
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      partsMocks(s3Mock);
+      s3Mock
+        .on(HeadObjectCommand)
+        .resolvesOnce({ ContentLength: 20 * MiB, ETag: '"old"' })
+        .resolves({ ContentLength: 20 * MiB, ETag: '"new"' });
+      s3Mock.on(UploadPartCopyCommand).callsFake(async (input: { PartNumber?: number; CopySourceIfMatch?: string }) => {
+        if (input.CopySourceIfMatch !== '"new"') throw s3Error("PreconditionFailed", 412);
+        return { CopyPartResult: { ETag: `"part-${input.PartNumber}"` } };
+      });
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(copyBody(copyTask(job, [listed])))), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(s3Mock.commandCalls(AbortMultipartUploadCommand)[0]?.args[0].input.UploadId, "upload-1");
+      assert.equal(s3Mock.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input.UploadId, "upload-2");
+      assert.equal(s3Mock.commandCalls(CreateMultipartUploadCommand)[1]?.args[0].input.Metadata?.["s3fanout-source-etag"], '"new"');
+      assert.equal(ledger.batchRecords[0]?.copied, 1);
+      assert.equal(sentTo(sqsMock, QUEUE_URLS.copy).length, 0, "nothing left for a later delivery");
+    });
+
+    it("starts again when the source changed by the time its parts were copied, on an endpoint that ignores if-match", async () => {
+      // Prepare: every part succeeds, but the HEAD before completing finds a new version.
+      const { s3Mock, ledger, handler } = setup();
+      partsMocks(s3Mock);
+      s3Mock
+        .on(HeadObjectCommand)
+        .resolvesOnce({ ContentLength: 20 * MiB, ETag: '"old"' })
+        .resolves({ ContentLength: 20 * MiB, ETag: '"new"' });
+
+      // Act
+      await handler(sqsEvent(sqsRecord(copyBody(copyTask(job, [listed])))), fakeContext());
+
+      // Assess
+      const completed = s3Mock.commandCalls(CompleteMultipartUploadCommand).map((c) => c.args[0].input.UploadId);
+      assert.deepEqual(completed, ["upload-2"]);
+      assert.equal(s3Mock.commandCalls(AbortMultipartUploadCommand)[0]?.args[0].input.UploadId, "upload-1");
+      assert.ok(
+        s3Mock
+          .commandCalls(UploadPartCopyCommand)
+          .filter((c) => c.args[0].input.UploadId === "upload-2")
+          .every((c) => c.args[0].input.CopySourceIfMatch === '"new"'),
+      );
+      assert.equal(ledger.batchRecords[0]?.copied, 1);
+    });
+
+    it("re-enqueues a key whose source keeps changing, after a bounded number of fresh starts", async () => {
+      // Prepare: a new version at every HEAD.
+      const { s3Mock, sqsMock, ledger, handler } = setup();
+      partsMocks(s3Mock);
+      let version = 0;
+      s3Mock.on(HeadObjectCommand).callsFake(async () => ({ ContentLength: 20 * MiB, ETag: `"v${++version}"` }));
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(copyBody(copyTask(job, [listed])))), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      assert.equal(s3Mock.commandCalls(CompleteMultipartUploadCommand).length, 0);
+      assert.equal(s3Mock.commandCalls(CreateMultipartUploadCommand).length, 3, "the first start and two fresh ones");
+      assert.equal(s3Mock.commandCalls(AbortMultipartUploadCommand).length, 3, "no upload left behind");
+      const next = sentTo(sqsMock, QUEUE_URLS.copy).map((m) => parseCopyBody(m.body));
+      assert.deepEqual(
+        next.map((t) => [t.attempt, t.items.map((i) => [i.key, i.uploadId])]),
+        [[1, [["big.bin", undefined]]]],
+      );
+      assert.equal(ledger.batchRecords[0]?.copied, 0);
+    });
+  });
+
   describe("copying, continued", () => {
     it("parks a key outside the job's source prefix in the DLQ without copying it", async () => {
       // Prepare
