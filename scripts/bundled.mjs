@@ -4,24 +4,28 @@
  * compiles every module at each start, about 0.7 s of CPU; the bundle loads
  * in about 0.15 s, which a job of 10,000 objects feels (README, Hot path).
  *   node scripts/bundled.mjs NAME [args...]
- * The bundle sits two folders down (scripts/.bundle/), as scripts/lib's
- * modules do, so that their paths relative to import.meta.url still hold.
+ * `ensureBundle` does the same for the local runtime's worker threads.
+ * Bundles sit two folders down (scripts/.bundle/), as scripts/lib's modules
+ * do, so that their paths relative to import.meta.url still hold.
  */
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const name = process.argv[2];
-if (!name || !/^[a-z][a-z-]*$/.test(name) || !existsSync(join(root, "scripts", `${name}.ts`))) {
-  process.stderr.write(`usage: node scripts/bundled.mjs COMMAND [args...] (COMMAND: a file scripts/COMMAND.ts)\n`);
-  process.exit(2);
+/** The repository: found from here, whether this runs as itself or inside a bundle. */
+function findRoot() {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, "package.json");
+    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, "utf8")).name === "s3-fanout") return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`bundled.mjs: no s3-fanout package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
 }
-const out = join(root, "scripts", ".bundle", `${name}.mjs`);
-const inputsFile = `${out}.inputs.json`;
 
-/** Whether the bundle is missing or older than any file it was built from (node_modules included). */
-function stale() {
+/** Whether a bundle is missing or older than any file it was built from (node_modules included). */
+function stale(root, out, inputsFile) {
   if (!existsSync(out) || !existsSync(inputsFile)) return true;
   const built = statSync(out).mtimeMs;
   const inputs = JSON.parse(readFileSync(inputsFile, "utf8"));
@@ -34,14 +38,22 @@ function stale() {
   });
 }
 
-if (stale()) {
+/**
+ * The bundle of ENTRY (a path from the repository's root, e.g. scripts/local.ts),
+ * at scripts/.bundle/NAME.mjs, built first when stale. Returns its path.
+ */
+export async function ensureBundle(entry, name) {
+  const root = findRoot();
+  const out = join(root, "scripts", ".bundle", `${name}.mjs`);
+  const inputsFile = `${out}.inputs.json`;
+  if (!stale(root, out, inputsFile)) return out;
   const { build } = await import("esbuild");
   // Built aside and renamed into place: two commands starting at once never load half a bundle.
-  const aside = join(dirname(out), `.${process.pid}`);
+  const aside = join(dirname(out), `.${process.pid}-${name}`);
   const tmp = join(aside, `${name}.mjs`);
   const result = await build({
     absWorkingDir: root,
-    entryPoints: [join("scripts", `${name}.ts`)],
+    entryPoints: [entry],
     outfile: tmp,
     bundle: true,
     platform: "node",
@@ -50,6 +62,7 @@ if (stale()) {
     metafile: true,
     sourcemap: "linked",
     logLevel: "warning",
+    external: ["esbuild"],
     // CommonJS dependencies (the AWS SDK among them) call require; an ES module bundle has none of its own.
     banner: { js: "import { createRequire as __bundledRequire } from 'node:module'; const require = __bundledRequire(import.meta.url);" },
   });
@@ -60,9 +73,20 @@ if (stale()) {
   renameSync(tmp, out);
   renameSync(`${tmp}.inputs.json`, inputsFile);
   rmSync(aside, { recursive: true, force: true });
+  return out;
 }
 
-process.argv.splice(1, 2, join(dirname(out), `${name}.ts`));
-// Stacks name the TypeScript sources only when asked for (S3_FANOUT_DEBUG): mapping costs ~0.07 s at each start.
-if (process.env.S3_FANOUT_DEBUG) process.setSourceMapsEnabled(true);
-await import(pathToFileURL(out).href);
+// As a command: node scripts/bundled.mjs NAME [args...]
+if (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === import.meta.url) {
+  const name = process.argv[2];
+  const root = findRoot();
+  if (!name || !/^[a-z][a-z-]*$/.test(name) || !existsSync(join(root, "scripts", `${name}.ts`))) {
+    process.stderr.write(`usage: node scripts/bundled.mjs COMMAND [args...] (COMMAND: a file scripts/COMMAND.ts)\n`);
+    process.exit(2);
+  }
+  const out = await ensureBundle(join("scripts", `${name}.ts`), name);
+  process.argv.splice(1, 2, join(dirname(out), `${name}.ts`));
+  // Stacks name the TypeScript sources only when asked for (S3_FANOUT_DEBUG): mapping costs ~0.07 s at each start.
+  if (process.env.S3_FANOUT_DEBUG) process.setSourceMapsEnabled(true);
+  await import(pathToFileURL(out).href);
+}

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { LocalHaltSignal } from "../lambdas/core/halt.ts";
 import { newJobId } from "../lambdas/core/selection.ts";
 import {
@@ -26,6 +27,8 @@ ${MANIFEST_USAGE}
   --list-concurrency N    concurrent list invocations (default 4)
   --copy-invocations N    concurrent copy invocations (default 4)
   --copy-concurrency N    copies in flight per copy invocation (default 64)
+  --copy-threads N        worker threads the copy invocations are spread over, so that copies use
+                          every core (default: one per core, at most --copy-invocations; 0: none)
   --list-timeout-ms N     list invocation timeout; it continues itself before it (default 60000)
   --copy-timeout-ms N     copy invocation timeout (default 60000)
 ${JOB_OPTION_USAGE}
@@ -45,6 +48,7 @@ async function main(): Promise<number> {
     "list-concurrency": { type: "string" },
     "copy-invocations": { type: "string" },
     "copy-concurrency": { type: "string" },
+    "copy-threads": { type: "string" },
     "list-timeout-ms": { type: "string" },
     "copy-timeout-ms": { type: "string" },
     json: { type: "boolean", default: false },
@@ -64,6 +68,7 @@ async function main(): Promise<number> {
   // Ctrl-C halts the job as `halt` does on AWS: running invocations stop before their next copy or enqueue.
   const halt = new LocalHaltSignal();
   const jobId = newJobId();
+  const copyInvocations = positiveInt(args["copy-invocations"], "copy-invocations", 4);
   process.once("SIGINT", () => {
     process.stderr.write(`\nhalting job ${jobId}...\n`);
     halt.halt(jobId);
@@ -79,19 +84,23 @@ async function main(): Promise<number> {
     endpoint,
     region: args.region,
     listConcurrency: positiveInt(args["list-concurrency"], "list-concurrency", 4),
-    copyInvocations: positiveInt(args["copy-invocations"], "copy-invocations", 4),
+    copyInvocations,
     copyConcurrency: positiveInt(args["copy-concurrency"], "copy-concurrency", 64),
+    copyThreads:
+      args["copy-threads"] === "0"
+        ? 0
+        : positiveInt(args["copy-threads"], "copy-threads", Math.min(availableParallelism(), copyInvocations)),
     listTimeoutMs: positiveInt(args["list-timeout-ms"], "list-timeout-ms", 60_000),
     copyTimeoutMs: positiveInt(args["copy-timeout-ms"], "copy-timeout-ms", 60_000),
     logLevel: args.verbose ? "INFO" : "SILENT",
     onProgress: (s) => progress.update(s),
   });
   progress.stop();
-  const ok = result.complete && result.failed === 0 && !result.deletionsRefused;
+  const ok = result.complete && result.failed === 0 && !result.deletionsRefused && !result.haltedEarly;
   process.stderr.write(
     `${ok ? "done" : result.haltedEarly ? "HALTED" : result.deletionsRefused ? "copied, deleted none" : "INCOMPLETE"}: job ${result.jobId} ${formatS3Url(source)} -> ${formatS3Url(destination)}: ` +
       `listed ${result.listed}, copied ${result.copied}, ${result.skipped > 0 ? `skipped ${result.skipped}, ` : ""}` +
-      `${result.deleted > 0 || result.toDelete > 0 ? `deleted ${result.deleted}, ` : ""}vanished ${result.vanished}, failed ${result.failed}, ` +
+      `${result.deleted > 0 || result.toDelete > 0 ? `deleted ${result.deleted}, ` : ""}vanished ${result.vanished}, failed ${result.failed}, ${result.halted > 0 ? `halted ${result.halted}, ` : ""}` +
       `${result.bytes} bytes in ${result.seconds.toFixed(1)} s\n`,
   );
   if (result.deletionsRefused)

@@ -49,6 +49,12 @@ export interface FunctionSettings {
    * while an invocation runs. @default LOCAL_VISIBILITY_TIMEOUT_SECONDS
    */
   readonly visibilityTimeoutSeconds?: number;
+  /**
+   * Worker threads the copy invocations are spread over (copyThreads.ts), so
+   * that copies use every core; 0 runs them on this thread. Only a job that
+   * builds its own clients can use them. @default 0
+   */
+  readonly copyThreads?: number;
 }
 
 /**
@@ -56,7 +62,7 @@ export interface FunctionSettings {
  * in 20 s, not every second, and a message still wakes it at once. Stopping
  * aborts the polls in flight.
  */
-const POLL_WAIT_SECONDS = 20;
+export const POLL_WAIT_SECONDS = 20;
 
 export function pipelineConfig(queues: JobQueues, s: FunctionSettings): PipelineConfig {
   const listTimeoutMs = s.listTimeoutMs ?? 60_000;
@@ -104,6 +110,8 @@ export function startFunctions(
   deps: ListHandlerDeps,
   s: FunctionSettings,
   name: string,
+  /** False when the copy invocations run elsewhere (copy threads). */
+  copyHere = true,
 ): RunningFunctions {
   const onError = (where: string, err: unknown) => deps.logger.warn("runner error", { where, error: String(err) });
   const listDeps: ListHandlerDeps = {
@@ -129,22 +137,25 @@ export function startFunctions(
       heartbeat,
       onError,
     }),
-    new EventSourceRunner({
-      sqs,
-      queueUrl: queues.copy.url,
-      queueArn: queues.copy.arn,
-      handler: createCopyHandler(deps),
-      // Each invocation slot is an instance of its own, with its own limiter, as each Lambda instance is.
-      instance: () => createCopyHandler(deps),
-      functionName: `${name}-copy`,
-      batchSize: s.copyBatchSize ?? 10,
-      concurrency: s.copyInvocations ?? 4,
-      timeoutMs: s.copyTimeoutMs ?? 60_000,
-      waitTimeSeconds: POLL_WAIT_SECONDS,
-      heartbeat,
-      onError,
-    }),
   ];
+  if (copyHere)
+    runners.push(
+      new EventSourceRunner({
+        sqs,
+        queueUrl: queues.copy.url,
+        queueArn: queues.copy.arn,
+        handler: createCopyHandler(deps),
+        // Each invocation slot is an instance of its own, with its own limiter, as each Lambda instance is.
+        instance: () => createCopyHandler(deps),
+        functionName: `${name}-copy`,
+        batchSize: s.copyBatchSize ?? 10,
+        concurrency: s.copyInvocations ?? 4,
+        timeoutMs: s.copyTimeoutMs ?? 60_000,
+        waitTimeSeconds: POLL_WAIT_SECONDS,
+        heartbeat,
+        onError,
+      }),
+    );
   for (const r of runners) r.start();
   return { runners, stop: async () => void (await Promise.all(runners.map((r) => r.stop()))) };
 }

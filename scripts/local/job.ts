@@ -19,14 +19,16 @@ import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
 import type { JobSpec } from "../../lambdas/core/jobSpec.ts";
 import { account, InMemoryLedger, type JobSummary } from "../../lambdas/core/ledger.ts";
 import { type JobRef, listBody, type S3Location } from "../../lambdas/core/messages.ts";
-import type { BatchOutcome, DeletionPlan, ExtrasRecord, KeyFailure, Ledger, ObjectStore, PortionRecord } from "../../lambdas/core/ports.ts";
+import type { KeyFailure, ObjectStore } from "../../lambdas/core/ports.ts";
 import { DEFAULT_SPLIT_POINTS } from "../../lambdas/core/ranges.ts";
 import { newJobId, selectionsOverlap } from "../../lambdas/core/selection.ts";
 import { type ManifestRequest, seedTasks } from "../lib/operator.ts";
 import { checkBucket, PreflightError, preflight } from "../lib/preflight.ts";
 import { formatS3Url } from "../lib/s3url.ts";
 import { ensureBucket } from "../lib/seed.ts";
-import { type FunctionSettings, pipelineConfig, startFunctions, visibilityTimeoutSeconds } from "./functions.ts";
+import { CopyThreads } from "./copyThreads.ts";
+import { type FunctionSettings, POLL_WAIT_SECONDS, pipelineConfig, startFunctions, visibilityTimeoutSeconds } from "./functions.ts";
+import { MirroredLedger } from "./mirror.ts";
 import { createPipelineQueues, deleteQueues, type JobQueues, queueDepth } from "./queues.ts";
 
 export interface LocalJobOptions extends FunctionSettings {
@@ -164,22 +166,64 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
     "list",
     seeds.tasks.map((task) => ({ body: listBody(task) })),
   );
+  // Copy threads need clients of their own making: not for a job handed clients or a store wrapper (tests).
+  const threaded = (options.copyThreads ?? 0) > 0 && options.s3 === undefined && options.sqs === undefined && !options.wrapStore;
+  const logLevel = options.logLevel ?? "ERROR";
+  const onError = (where: string, err: unknown) => logger.warn("runner error", { where, error: String(err) });
+  const copyThreads = threaded
+    ? await CopyThreads.start({
+        threads: options.copyThreads ?? 0,
+        invocations: options.copyInvocations ?? 4,
+        spec: {
+          endpoint: options.endpoint,
+          region: options.region,
+          // A thread's sockets: its copies in flight, its long polls, and room for the rest.
+          maxSockets: Math.ceil(maxSockets / Math.min(options.copyThreads ?? 1, options.copyInvocations ?? 4)) + 8,
+          queue: queues.copy,
+          config,
+          ledger: { bucket: where.bucket, prefix: where.prefix },
+          functionName: `s3-fanout-${jobId}-copy`,
+          batchSize: options.copyBatchSize ?? 10,
+          timeoutMs: options.copyTimeoutMs ?? 60_000,
+          waitTimeSeconds: POLL_WAIT_SECONDS,
+          visibilityTimeoutSeconds: visibilityTimeoutSeconds(options),
+          logLevel,
+        },
+        mirror: progress,
+        onError,
+      })
+    : undefined;
   const functions = startFunctions(
     sqs,
     queues,
     { store, multipart: baseStore, deleter: baseStore, manifests: new S3ManifestSource(s3), sink, ledger, halt, config, logger },
     options,
     `s3-fanout-${jobId}`,
+    copyThreads === undefined,
   );
 
   let summary: JobSummary;
   let dlq = { list: 0, copy: 0 };
   try {
-    summary = await waitForCompletion(progress, () => halt.isHalted(jobId), sqs, queues, options);
+    summary = await waitForCompletion(
+      progress,
+      async () => {
+        if (copyThreads?.error) throw copyThreads.error;
+        return halt.isHalted(jobId);
+      },
+      sqs,
+      queues,
+      options,
+    );
   } finally {
+    if (copyThreads !== undefined) {
+      if (await halt.isHalted(jobId)) copyThreads.halt(jobId);
+      await copyThreads.stop();
+    }
     await functions.stop();
   }
-  const haltedEarly = !summary.complete && (await halt.isHalted(jobId));
+  // Halted keys settle their batches, so a job halted mid-way can look complete: its halted count tells.
+  const haltedEarly = (await halt.isHalted(jobId)) && (!summary.complete || summary.halted > 0);
   if (haltedEarly) await s3Ledger.writeHalt(jobId, "halted from the local runtime");
   // The final word is the S3 ledger's, read back whole: what status and report will also see.
   const [listDlqDepth, copyDlqDepth, records] = await Promise.all([
@@ -226,59 +270,6 @@ function jobSpec(job: JobRef, seeds: { tasks: readonly unknown[]; manifest?: Job
     ...(seeds.manifest === undefined ? {} : { manifest: seeds.manifest }),
   };
   return spec;
-}
-
-/**
- * Writes to the durable ledger first, then keeps counts in a mirror for
- * progress. The mirror drops the copied keys, so a copy job's stays small
- * however big the job.
- */
-class MirroredLedger implements Ledger {
-  constructor(
-    private readonly durable: Ledger,
-    private readonly mirror: Ledger,
-  ) {}
-
-  async recordPortion(record: PortionRecord): Promise<void> {
-    await this.durable.recordPortion(record);
-    await this.mirror.recordPortion(record);
-  }
-
-  async recordBatch(outcome: BatchOutcome): Promise<void> {
-    await this.recordBatches([outcome]);
-  }
-
-  async recordExtras(record: ExtrasRecord): Promise<void> {
-    await this.durable.recordExtras?.(record);
-    await this.mirror.recordExtras?.({ ...record, keys: [] });
-  }
-
-  /** Reads come from the durable ledger: what every list invocation wrote. */
-  async readExtras(jobId: string): Promise<ExtrasRecord[]> {
-    return (await this.durable.readExtras?.(jobId)) ?? [];
-  }
-
-  async recordDeletionPlan(plan: DeletionPlan): Promise<DeletionPlan> {
-    const standing = (await this.durable.recordDeletionPlan?.(plan)) ?? plan;
-    await this.mirror.recordDeletionPlan?.(standing);
-    return standing;
-  }
-
-  async recordDeletionsSent(plan: DeletionPlan): Promise<void> {
-    await this.durable.recordDeletionsSent?.(plan);
-    await this.mirror.recordDeletionsSent?.(plan);
-  }
-
-  async readDeletionPlan(jobId: string): Promise<DeletionPlan | undefined> {
-    return this.durable.readDeletionPlan?.(jobId);
-  }
-
-  async recordBatches(outcomes: readonly BatchOutcome[]): Promise<void> {
-    await this.durable.recordBatches(outcomes);
-    await this.mirror.recordBatches(
-      outcomes.map((o) => (o.redriveOf === undefined ? { ...o, copiedKeys: undefined, deletedKeys: o.deletedKeys?.map(() => "") } : o)),
-    );
-  }
 }
 
 /** Polls the ledger until it proves completion, or until the job is stuck. */

@@ -3,18 +3,23 @@
  * emulator, judged by its exit code, stderr and the JSON last line.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { ListQueuesCommand } from "@aws-sdk/client-sqs";
 import { sortKeys } from "../../lambdas/core/keyOrder.ts";
 import { awkwardKeys, checkObjects, ensureBucket, putObjects, seedObject } from "../../scripts/lib/seed.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
 import { replyS3Error, replyWith, upstreamTo } from "../support/forward.ts";
 import { assertOneLineError, lastJson, runOperator } from "../support/localStack.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 describe("npm run local", () => {
   let emulator: TestEmulator;
@@ -147,6 +152,80 @@ describe("npm run local", () => {
       assertOneLineError(run, new RegExp(`no access to source bucket "${source}" \\(403 Forbidden\\)`));
       assert.ok(denied > 0, "the proxy denied the preflight");
       assert.equal((await emulator.sqs.send(new ListQueuesCommand({}))).QueueUrls?.length ?? 0, queuesBefore, "no queue created");
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+      upstream.close();
+    }
+  });
+
+  it("halts on Ctrl-C with its copies spread over threads: HALTED, exit 1, and no copy after it stops", async () => {
+    // Prepare: 1,500 objects and a proxy that holds each CopyObject 20 ms, so that the job is mid-way at the signal.
+    const source = bucketName("cli-halt-src");
+    const destination = bucketName("cli-halt-dst");
+    await ensureBucket(emulator.s3, source);
+    await ensureBucket(emulator.s3, destination);
+    const total = 1500;
+    await putObjects(
+      emulator.s3,
+      source,
+      Array.from({ length: total }, (_, i) => seedObject(`k/${String(i).padStart(5, "0")}`, i)),
+    );
+    const upstream = upstreamTo(emulator.endpoint);
+    let copies = 0;
+    const proxy = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const copy = req.method === "PUT" && req.headers["x-amz-copy-source"] !== undefined;
+        if (copy) copies++;
+        setTimeout(
+          () =>
+            upstream.send(req, Buffer.concat(chunks)).then(
+              (answer) => replyWith(res, answer),
+              () => res.destroy(),
+            ),
+          copy ? 20 : 0,
+        );
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      // Act: two threads of one invocation each, one copy in flight in each; Ctrl-C once copies are under way.
+      const child = spawn(
+        process.execPath,
+        [
+          "scripts/bundled.mjs",
+          "local",
+          ...["--source", `s3://${source}/`, "--dest", `s3://${destination}/`, "--endpoint", endpoint, "--json", "--quiet"],
+          ...["--copy-invocations", "2", "--copy-threads", "2", "--copy-concurrency", "1"],
+        ],
+        { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+      });
+      while (copies < 50 && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+      child.kill("SIGINT");
+      const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+
+      // Assess: halted before the end, and nothing copied once it stopped.
+      assert.equal(code, 1, stderr);
+      assert.match(stderr, /halting job .*\n[\s\S]*HALTED: job /);
+      const summary = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as { copied: number; halted: boolean };
+      assert.equal(summary.halted, true);
+      assert.ok(summary.copied >= 1 && summary.copied < total, `copied ${summary.copied} of ${total}`);
+      const sentAtExit = copies;
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(copies, sentAtExit, "no CopyObject after the process ended");
+      // Every copy the destination holds was either recorded or still in flight at the halt (one per thread).
+      const held = (await emulator.s3.send(new ListObjectsV2Command({ Bucket: destination }))).KeyCount ?? 0;
+      assert.ok(held >= summary.copied && held <= summary.copied + 2, `destination holds ${held}, ledger says ${summary.copied}`);
     } finally {
       await new Promise((resolve) => proxy.close(resolve));
       upstream.close();
