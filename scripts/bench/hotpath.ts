@@ -90,7 +90,11 @@ try {
     const t = await runLocal(emulator.endpoint, dest, values.rclone);
     const copied = await countObjects(s3, dest);
     const cpu = t.user + t.sys;
-    const summary = JSON.parse((values.rclone ? "" : t.out.trim().split("\n").at(-1)) || "{}") as { copied?: number; failed?: number; seconds?: number };
+    const summary = JSON.parse((values.rclone ? "" : t.out.trim().split("\n").at(-1)) || "{}") as {
+      copied?: number;
+      failed?: number;
+      seconds?: number;
+    };
     console.log(
       JSON.stringify({
         run: r + 1,
