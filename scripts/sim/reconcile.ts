@@ -1,0 +1,78 @@
+/**
+ * npx tsx scripts/sim/reconcile.ts [--jobs 100000x1,100000x16,...] [--json]
+ * `plan` (lambdas/core/plan.ts, on paper: uniform 1 KiB objects) beside the simulator on the same jobs, at
+ * --copy-concurrency 1000 and the stack's other defaults; prints the table of docs/capacity-and-cost.md.
+ * Each simulated job runs in full, so 10M-object jobs take many minutes.
+ */
+import { parseArgs } from "node:util";
+import { DEFAULT_MULTIPART } from "../../lambdas/core/copyPlan.ts";
+import { estimateMessages, ObjectTally, type PlanCapacity, planJob } from "../../lambdas/core/plan.ts";
+import { loadPriceTable } from "../lib/plan.ts";
+import { SIM_DEFAULTS } from "./model.ts";
+import { simulate } from "./run.ts";
+
+const { values } = parseArgs({
+  options: { jobs: { type: "string", default: "100000x1,100000x16,1000000x1,1000000x16" }, json: { type: "boolean", default: false } },
+});
+const prices = loadPriceTable();
+const COPY_CONCURRENCY = 1000;
+
+/** A 1 KiB object's copy item: a 19-character key, its size and ETag, about 80 bytes; a 300-byte envelope. */
+function paperPlan(objects: number, prefixes: number) {
+  const tally = new ObjectTally(DEFAULT_MULTIPART);
+  tally.addMany(objects, SIM_DEFAULTS.sizeBytes);
+  const capacity: PlanCapacity = {
+    lambdaConcurrency: COPY_CONCURRENCY,
+    copyConcurrency: SIM_DEFAULTS.copiesInFlight,
+    listConcurrency: SIM_DEFAULTS.listConcurrency,
+    partConcurrency: 8,
+    headConcurrency: 32,
+    prefixes,
+  };
+  return planJob({
+    tally,
+    messages: estimateMessages(objects, 80, 300),
+    source: { kind: "listing", units: 11, sync: false },
+    capacity,
+    prices,
+  });
+}
+
+const rows: Record<string, unknown>[] = [];
+for (const job of (values.jobs ?? "").split(",")) {
+  const [objects, prefixes] = job.split("x").map(Number) as [number, number];
+  const plan = paperPlan(objects, prefixes);
+  const started = performance.now();
+  const sim = await simulate({ objects, prefixes, copyConcurrency: COPY_CONCURRENCY, prices });
+  const wall = (performance.now() - started) / 1000;
+  const row = {
+    objects,
+    prefixes,
+    planSeconds: plan.projectedSeconds,
+    planBottleneck: plan.bottleneck,
+    simSeconds: sim.simulatedSeconds,
+    simBottleneck: sim.bottleneck,
+    secondsRatio: Math.round((100 * sim.simulatedSeconds) / plan.projectedSeconds) / 100,
+    planCost: plan.cost.total,
+    simCost: sim.costUsd,
+    planLambdaGbSeconds: plan.lambdaGbSeconds,
+    simLambdaGbSeconds: sim.cost.lambdaGbSeconds,
+    planCopyInvocations: plan.invocations.copy,
+    simCopyInvocations: sim.requests.lambda.copy,
+    simPeakCopyInvocations: sim.peakCopyInvocations,
+    simSlowDowns: sim.requests.s3.slowDown,
+    exactlyOnce: sim.exactlyOnce,
+    wallSeconds: Math.round(wall),
+  };
+  rows.push(row);
+  process.stderr.write(`${JSON.stringify(row)}\n`);
+}
+const f = (x: unknown) => (typeof x === "number" ? x.toLocaleString("en-US", { maximumFractionDigits: 2 }) : String(x));
+process.stdout.write(
+  "| objects | prefixes | plan s (bottleneck) | sim s (bottleneck) | sim/plan | plan $ | sim $ | plan GB-s | sim GB-s | copy invocations plan / sim (peak) |\n|---|---|---|---|---|---|---|---|---|---|\n",
+);
+for (const r of rows)
+  process.stdout.write(
+    `| ${f(r.objects)} | ${r.prefixes} | ${f(r.planSeconds)} (${r.planBottleneck}) | ${f(r.simSeconds)} (${r.simBottleneck}) | ${f(r.secondsRatio)} | ${f(r.planCost)} | ${f(r.simCost)} | ${f(r.planLambdaGbSeconds)} | ${f(r.simLambdaGbSeconds)} | ${f(r.planCopyInvocations)} / ${f(r.simCopyInvocations)} (${r.simPeakCopyInvocations}) |\n`,
+  );
+if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
