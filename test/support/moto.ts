@@ -112,6 +112,13 @@ export async function motoTier(): Promise<MotoTier> {
   return { skip: note };
 }
 
+const WATCHED_MAIN = [
+  "import os, sys, threading",
+  "threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()",
+  "from moto.server import main",
+  "main(sys.argv[1:])",
+].join("\n");
+
 /** A port free at the time of asking (moto_server takes no port 0 and names none back). */
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -128,10 +135,12 @@ export async function startMoto(server: string): Promise<TestEmulator> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}`;
-    const child = spawn(server, ["-H", "127.0.0.1", "-p", String(port)], {
-      // No moto account or region settings: its defaults (us-east-1, account 123456789012) are what the clients use.
+    // moto_server's own main, beside a thread that ends it when our end of its stdin closes: a test
+    // process that dies leaves no server behind. No account or region settings: moto's defaults
+    // (us-east-1, account 123456789012) are what the clients use.
+    const child = spawn(join(server, "../python"), ["-c", WATCHED_MAIN, "-H", "127.0.0.1", "-p", String(port)], {
       env: { ...process.env, PYTHONUNBUFFERED: "1" },
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["pipe", "ignore", "pipe"],
     });
     // moto logs every request on stderr: keep only the tail, to say why it died.
     let tail = "";
