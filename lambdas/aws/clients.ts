@@ -9,6 +9,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import { ConfigError } from "../core/errors.ts";
 import { LeanCopier, type LeanHttpOptions } from "./leanCopy.ts";
 import { Sha256 } from "./sha256.ts";
 
@@ -20,16 +21,51 @@ export interface ClientOptions {
   readonly maxSockets?: number | undefined;
   /** SDK attempts per call; the copier runs its own retries on top. @default 3 */
   readonly maxAttempts?: number | undefined;
+  /**
+   * Response deadline of each request in ms: the longest wait for its answer's headers, and the longest
+   * silence within its body. SQS clients never take less than LONG_POLL_DEADLINE_MS.
+   * @default S3_FANOUT_REQUEST_TIMEOUT_MS, else 60,000
+   */
+  readonly requestTimeoutMs?: number | undefined;
 }
 
-/** Deadlines of every request (issue 15 enforces them on the SDK path too). */
+/**
+ * Deadlines of every request, enforced on both paths (the SDK's node:http handler below, the lean
+ * copy's undici pool): connecting, 5 s; the response, RESPONSE_TIMEOUT_MS, both to its headers and as
+ * the longest silence in its body (boto3's read timeout is the same 60 s). Past one, the request is
+ * aborted and fails as TimeoutError or UND_ERR_*_TIMEOUT, which classifyError calls transient, so the
+ * copier or the SDK tries again. Nothing caps a request's whole length.
+ *
+ * CopyObject and UploadPartCopy (up to 5 GB, minutes at S3's copy rate) get no longer deadline: S3
+ * answers 200 as soon as a copy starts (a failure met while copying comes in that 200's body, see
+ * API_CopyObject) and keeps the connection alive with whitespace while it copies (as documented for
+ * CompleteMultipartUpload; boto3 copies 5 GB in one CopyObject under its 60 s read timeout). A long
+ * copy therefore never waits 60 s for a byte; a copy that does has stalled.
+ */
 const CONNECT_TIMEOUT_MS = 5_000;
-const REQUEST_TIMEOUT_MS = 60_000;
+const RESPONSE_TIMEOUT_MS = 60_000;
+/**
+ * SQS long polls answer only after up to 20 s (WaitTimeSeconds, or the queue's
+ * ReceiveMessageWaitTimeSeconds), so an SQS client's deadline is at least the longest poll plus 10 s.
+ */
+const LONG_POLL_DEADLINE_MS = (20 + 10) * 1000;
+/** Shortens every deadline, for tests of stalled requests; reaches the local runtime's worker threads. */
+const TIMEOUT_ENV = "S3_FANOUT_REQUEST_TIMEOUT_MS";
 
-function common(options: ClientOptions) {
+function responseTimeoutMs(options: ClientOptions): number {
+  if (options.requestTimeoutMs !== undefined) return options.requestTimeoutMs;
+  const text = process.env[TIMEOUT_ENV];
+  if (text === undefined || text === "") return RESPONSE_TIMEOUT_MS;
+  const ms = Number(text);
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new ConfigError(`${TIMEOUT_ENV} must be a positive whole number of ms, got "${text}"`);
+  return ms;
+}
+
+function common(options: ClientOptions, minTimeoutMs = 0) {
   const endpoint = options.endpoint ?? process.env.AWS_ENDPOINT_URL;
   const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
   const maxSockets = options.maxSockets ?? 256;
+  const timeoutMs = Math.max(responseTimeoutMs(options), minTimeoutMs);
   return {
     endpoint,
     region,
@@ -42,7 +78,11 @@ function common(options: ClientOptions) {
     sha256: Sha256,
     requestHandler: {
       connectionTimeout: CONNECT_TIMEOUT_MS,
-      requestTimeout: REQUEST_TIMEOUT_MS,
+      // requestTimeout runs until the headers; without throwOnRequestTimeout it only logs a warning.
+      requestTimeout: timeoutMs,
+      throwOnRequestTimeout: true,
+      // An idle timeout, armed through the body: a response that stops mid-way.
+      socketTimeout: timeoutMs,
       httpAgent: { keepAlive: true, maxSockets },
       httpsAgent: { keepAlive: true, maxSockets },
     },
@@ -59,7 +99,7 @@ export function createS3Client(options: ClientOptions = {}): S3Client {
       http: {
         connections: base.requestHandler.httpAgent.maxSockets,
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
-        responseTimeoutMs: REQUEST_TIMEOUT_MS,
+        responseTimeoutMs: base.requestHandler.requestTimeout,
       },
     });
   }
@@ -90,7 +130,7 @@ export function leanCopierOf(client: S3Client): LeanCopier | undefined {
 }
 
 export function createSqsClient(options: ClientOptions = {}): SQSClient {
-  return new SQSClient(common(options));
+  return new SQSClient(common(options, LONG_POLL_DEADLINE_MS));
 }
 
 /** Emulators accept any credentials; used only with a custom endpoint and no credentials configured. */

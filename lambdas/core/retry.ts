@@ -48,6 +48,10 @@ const TRANSIENT_CODES = new Set([
   "EHOSTUNREACH",
   "ENETUNREACH",
   "UND_ERR_SOCKET",
+  // undici's deadlines (the lean CopyObject path, clients.ts): a stalled request, aborted.
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
   "NetworkingError",
   "OperationAborted",
 ]);

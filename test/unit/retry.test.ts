@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { errors as undiciErrors } from "undici";
 import {
   backoffDelay,
   classifyError,
@@ -134,6 +135,35 @@ describe("classifyError", () => {
 
     // Assess
     assert.deepEqual(classes, ["permanent", "permanent", "permanent"]);
+  });
+
+  it("classifies every deadline error of both HTTP paths as transient, by its code", () => {
+    // Prepare: undici's (the lean CopyObject path) as it throws them, and the SDK handler's (clients.ts).
+    const thrown = [
+      new undiciErrors.ConnectTimeoutError(),
+      new undiciErrors.HeadersTimeoutError(),
+      new undiciErrors.BodyTimeoutError(),
+      Object.assign(new Error("a request has exceeded the configured 60000 ms requestTimeout."), {
+        name: "TimeoutError",
+        code: "ETIMEDOUT",
+      }),
+      Object.assign(new Error("the request socket timed out after 60000 ms of inactivity"), { name: "TimeoutError" }),
+    ];
+
+    // Act
+    const infos = thrown.map(errorInfo);
+
+    // Assess
+    assert.deepEqual(
+      infos.map((i) => [i.code, i.status, classifyError(i)]),
+      [
+        ["UND_ERR_CONNECT_TIMEOUT", undefined, "transient"],
+        ["UND_ERR_HEADERS_TIMEOUT", undefined, "transient"],
+        ["UND_ERR_BODY_TIMEOUT", undefined, "transient"],
+        ["ETIMEDOUT", undefined, "transient"],
+        ["TimeoutError", undefined, "transient"],
+      ],
+    );
   });
 
   it("treats an error with no HTTP answer at all as transient (network failure)", () => {
