@@ -1,4 +1,3 @@
-import { availableParallelism } from "node:os";
 import { LocalHaltSignal } from "../lambdas/core/halt.ts";
 import { newJobId } from "../lambdas/core/selection.ts";
 import {
@@ -27,8 +26,8 @@ ${MANIFEST_USAGE}
   --list-concurrency N    concurrent list invocations (default 4)
   --copy-invocations N    concurrent copy invocations (default 4)
   --copy-concurrency N    copies in flight per copy invocation (default 64)
-  --copy-threads N        worker threads the copy invocations are spread over, so that copies use
-                          every core (default: one per core, at most --copy-invocations; 0: none)
+  --copy-threads N        worker threads the copy invocations are spread over (default 0: this
+                          thread; each thread costs CPU per object, README: Hot path)
   --list-timeout-ms N     list invocation timeout; it continues itself before it (default 60000)
   --copy-timeout-ms N     copy invocation timeout (default 60000)
 ${JOB_OPTION_USAGE}
@@ -86,10 +85,7 @@ async function main(): Promise<number> {
     listConcurrency: positiveInt(args["list-concurrency"], "list-concurrency", 4),
     copyInvocations,
     copyConcurrency: positiveInt(args["copy-concurrency"], "copy-concurrency", 64),
-    copyThreads:
-      args["copy-threads"] === "0"
-        ? 0
-        : positiveInt(args["copy-threads"], "copy-threads", Math.min(availableParallelism(), copyInvocations)),
+    copyThreads: args["copy-threads"] === "0" ? 0 : positiveInt(args["copy-threads"], "copy-threads", 0),
     listTimeoutMs: positiveInt(args["list-timeout-ms"], "list-timeout-ms", 60_000),
     copyTimeoutMs: positiveInt(args["copy-timeout-ms"], "copy-timeout-ms", 60_000),
     logLevel: args.verbose ? "INFO" : "SILENT",

@@ -32,7 +32,7 @@ describe("npm run local", () => {
     await emulator.stop();
   });
 
-  it("copies a bucket of awkward keys it has never seen and reports failed: 0 as JSON", async () => {
+  it("copies a bucket of awkward keys it has never seen, over two copy threads, and reports failed: 0 as JSON", async () => {
     const source = bucketName("cli-src");
     const destination = bucketName("cli-dst");
     await ensureBucket(emulator.s3, source);
@@ -42,7 +42,18 @@ describe("npm run local", () => {
 
     const run = await runOperator(
       "local",
-      ["--source", `s3://${source}/in/`, "--dest", `s3://${destination}/out/`, "--endpoint", emulator.endpoint, "--json"],
+      // Its copies in two worker threads: the awkward keys cross the thread boundary too.
+      [
+        "--source",
+        `s3://${source}/in/`,
+        "--dest",
+        `s3://${destination}/out/`,
+        "--endpoint",
+        emulator.endpoint,
+        "--json",
+        "--copy-threads",
+        "2",
+      ],
       "",
     );
 
@@ -68,7 +79,15 @@ describe("npm run local", () => {
       emulator.endpoint,
     );
     assert.equal(report.code, 0, report.stderr);
-    assert.deepEqual(lastJson(report), { jobId: summary.jobId, failed: 0, vanished: 0, rows: objects.length, out, complete: true });
+    assert.deepEqual(lastJson(report), {
+      jobId: summary.jobId,
+      failed: 0,
+      vanished: 0,
+      halted: 0,
+      rows: objects.length,
+      out,
+      complete: true,
+    });
     const rows = readFileSync(out, "utf8").split("\r\n").slice(1, -1);
     const keys = rows.map((r) => {
       const [bucket, key, version, status, code, http, message] = r.split(",");
