@@ -10,11 +10,13 @@
 import assert from "node:assert/strict";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { after, before, describe, it } from "node:test";
+import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { createSqsClient } from "../../lambdas/aws/clients.ts";
 import { checkObjects, ensureBucket, generatedKeys, putObjects, seedObject } from "../../scripts/lib/seed.ts";
 import { runLocalJob } from "../../scripts/local/job.ts";
 import { assertSameObjects, bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
 import { listen, readBody, replyWith, upstreamTo } from "../support/forward.ts";
-import { lastJson, runOperator, waitFor } from "../support/localStack.ts";
+import { lastJson, runOperator, sleep, waitFor } from "../support/localStack.ts";
 
 const DEADLINE_ENV = "S3_FANOUT_REQUEST_TIMEOUT_MS";
 const LEAN_ENV = "S3_FANOUT_LEAN_COPY";
@@ -121,6 +123,39 @@ describe("a stalled request", () => {
       }
     });
   }
+
+  it("leaves a long poll its own longer deadline: a receive answered after 5 s outlasts the 3 s one", async () => {
+    // Prepare: a proxy that answers each receive 5 s late, as a long poll on an empty queue does.
+    const upstream = upstreamTo(emulator.endpoint);
+    let delayed = 0;
+    const proxy = await listen(
+      (req, res) =>
+        void (async () => {
+          const body = await readBody(req);
+          const answer = await upstream.send(req, body);
+          if (req.headers["x-amz-target"] === "AmazonSQS.ReceiveMessage") {
+            delayed++;
+            await sleep(5_000);
+          }
+          replyWith(res, answer);
+        })().catch(() => req.socket.destroy()),
+      upstream,
+    );
+    const sqs = createSqsClient({ endpoint: proxy.endpoint, maxAttempts: 1 });
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: bucketName("stall-poll") }));
+    try {
+      // Act
+      const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 1 }));
+
+      // Assess: the answer came, empty, rather than a TimeoutError.
+      assert.equal(delayed, 1);
+      assert.deepEqual(out.Messages ?? [], []);
+    } finally {
+      await sqs.send(new DeleteQueueCommand({ QueueUrl }));
+      sqs.destroy();
+      await proxy.close();
+    }
+  });
 
   it("never holds `npm run local`, whose copy threads build their own clients", async () => {
     // Prepare
