@@ -20,7 +20,7 @@ const USAGE = `usage: npm run report -- --job ID [--out FILE] [--all] [options]
                     it prints its ledger)
 ${DEPLOYMENT_USAGE}
                     with --json the CSV goes only to --out (without --out it is not written) and the
-                    line is {"jobId","failed","vanished","rows","out","complete"}
+                    line is {"jobId","failed","vanished","halted","rows","out","complete"}
 
 The CSV has a header line and the columns of an S3 Batch Operations completion report:
   Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage
@@ -32,6 +32,9 @@ The CSV has a header line and the columns of an S3 Batch Operations completion r
   ErrorCode   the last error's code (AccessDenied, ...); NoSuchKey for a vanished key (--all)
   HTTPStatusCode  its HTTP status (404 for a vanished key, 200 for a succeeded one), empty when no HTTP answer came
   ResultMessage   its message; "copied", "skipped: identical ...", or "deleted: only the destination had it ..." for a succeeded key
+A key a halt left uncopied has no row (a cancelled Batch Operations job reports only the tasks it ran, and
+the ledger does not name keys whose batches the halt purged): stderr and "halted" count them, and
+\`kickoff --sync\` (or \`local --sync\`) copies exactly them.
 Rows are in key order: failed keys first, then vanished, copied, identical and deleted (--all). Lines end in CRLF; fields holding a comma, quote, CR or LF
 are quoted, quotes doubled (RFC 4180). A key that failed and that a redrive copied since is not failed.
 Exit codes: 0 the job has no failed keys, 1 it has some, 2 bad usage, 3 no such job or could not run.`;
@@ -63,17 +66,21 @@ async function main(): Promise<number> {
     process.stdout.write(csv);
   }
   const { summary } = report;
-  if (!summary.complete) {
+  if (report.haltMarked && !summary.complete) {
+    process.stderr.write(
+      `job ${args.job} was halted: ${summary.halted} keys not copied (no rows name them; a --sync rerun copies them)${summary.rangesCovered ? "" : ", its listing unfinished"}\n`,
+    );
+  } else if (!summary.complete) {
     process.stderr.write(
       `job ${args.job} is not complete (${summary.pendingBatches} batches pending${summary.rangesCovered ? "" : ", still listing"}): the report covers what has settled so far\n`,
     );
   }
   process.stderr.write(
-    `job ${args.job}: ${report.failed} failed, ${report.vanished} vanished, ${summary.copied} copied; ${report.rows.length} rows${args.out ? ` written to ${args.out}` : ""}\n`,
+    `job ${args.job}: ${report.failed} failed, ${report.vanished} vanished, ${summary.copied} copied${summary.halted > 0 ? `, ${summary.halted} halted` : ""}; ${report.rows.length} rows${args.out ? ` written to ${args.out}` : ""}\n`,
   );
   if (args.json) {
     process.stdout.write(
-      `${JSON.stringify({ jobId: args.job, failed: report.failed, vanished: report.vanished, rows: report.rows.length, out: args.out ?? null, complete: summary.complete })}\n`,
+      `${JSON.stringify({ jobId: args.job, failed: report.failed, vanished: report.vanished, halted: summary.halted, rows: report.rows.length, out: args.out ?? null, complete: summary.complete })}\n`,
     );
   }
   return report.failed > 0 ? EXIT.failed : EXIT.ok;

@@ -25,6 +25,9 @@ const USAGE = `usage: npm run status -- --job ID [--watch] [options]
                     failed, complete; --json: {"runs":[{jobId,start,end,copied,deleted,failed,complete}]}
   --schedule NAME   whose runs (default: the stack's ScheduleName output)
   --watch           refresh until the job is complete or halted; exit 0 only if nothing failed
+A halted job is "halted", never "complete", once the halt left a key uncopied: the keys of batches it
+purged count as halted, so listed = copied + skipped + vanished + failed + halted (purgedBatches says
+how many batches; their keys were not copied, and a --sync rerun copies them).
   --interval S      seconds between refreshes (default 5)
 ${DEPLOYMENT_USAGE}`;
 
@@ -41,7 +44,8 @@ function describe(s: JobStatus): string {
             : `  deleted  ${s.deleted} of ${s.toDelete} keys only in the destination`,
         ]
       : []),
-    `  rate     ${s.rate.toFixed(1)} objects/s over ${s.elapsedSeconds.toFixed(0)} s, ETA ${eta}; ${s.pendingBatches} batches pending`,
+    `  rate     ${s.rate.toFixed(1)} objects/s over ${s.elapsedSeconds.toFixed(0)} s, ETA ${eta}; ${s.pendingBatches} batches pending` +
+      (s.purgedBatches > 0 ? `, ${s.purgedBatches} purged by the halt (their keys counted halted)` : ""),
     `  queues   list ${s.queues.list}, copy ${s.queues.copy}; DLQs list ${s.queues.listDlq}, copy ${s.queues.copyDlq}`,
   ].join("\n");
 }
@@ -81,9 +85,9 @@ async function main(): Promise<number> {
   if (args.json) {
     const { jobId, state, complete, listed, copied, skipped, vanished, failed, halted, bytes, rate, etaSeconds, pendingBatches, queues } =
       status;
-    const { deleted } = status;
+    const { deleted, purgedBatches } = status;
     process.stdout.write(
-      `${JSON.stringify({ jobId, state, complete, listed, copied, skipped, vanished, failed, halted, bytes, rate, etaSeconds: etaSeconds ?? null, pendingBatches, queues, deleted })}\n`,
+      `${JSON.stringify({ jobId, state, complete, listed, copied, skipped, vanished, failed, halted, bytes, rate, etaSeconds: etaSeconds ?? null, pendingBatches, purgedBatches, queues, deleted })}\n`,
     );
   }
   if (!args.watch) return EXIT.ok;

@@ -3,6 +3,12 @@
  * key space (for a manifest job: every seeded chunk) and every emitted batch
  * (and every retry child) must have an outcome. Counts are per batch id, so
  * duplicate deliveries count once.
+ *
+ * A halted job is never complete while a key was left uncopied because of the
+ * halt. Once its halt marker exists, a batch without an outcome will never get
+ * one (halt purged its message, or a handler drops it on sight): its keys
+ * count as halted, so every listed key is in exactly one of copied, skipped,
+ * vanished, failed or halted.
  */
 import { chunksCovered } from "./chunks.ts";
 import type { BatchOutcome, BatchRef, DeletionPlan, ExtrasRecord, KeyFailure, Ledger, PortionRecord } from "./ports.ts";
@@ -22,7 +28,10 @@ export interface JobSummary {
   readonly skipped: number;
   readonly vanished: number;
   readonly failed: number;
-  /** Keys left uncopied because the job was halted. */
+  /**
+   * Keys left uncopied because the job was halted: those a copier stopped at, and (once the halt
+   * marker exists) those of every batch the halt left without an outcome.
+   */
   readonly halted: number;
   readonly bytes: number;
   /** Keys deleted from the destination (sync --delete): only the destination had them. */
@@ -31,8 +40,10 @@ export interface JobSummary {
   readonly toDelete: number;
   /** True when a sync --delete found more than --max-delete such keys and deleted none. */
   readonly deletionsRefused: boolean;
-  /** Batches emitted (children included) without an outcome yet. */
+  /** Batches emitted (children included) without an outcome yet; 0 once the job is halted. */
   readonly pendingBatches: number;
+  /** Batches a halt left without an outcome (their messages purged): their keys are counted in `halted`. */
+  readonly purgedBatches: number;
 }
 
 /** A key that failed to copy, with the batch whose outcome recorded it. */
@@ -59,12 +70,26 @@ export interface DeletionState {
   readonly plan?: DeletionPlan | undefined;
 }
 
+/** @param halted the job's halt marker exists (see `account`). */
 export function summarize(
   portions: readonly PortionRecord[],
   outcomes: ReadonlyMap<string, BatchOutcome>,
   deletion?: DeletionState,
+  halted = false,
 ): JobSummary {
-  return account(portions, outcomes, { deletion }).summary;
+  return account(portions, outcomes, { deletion, halted }).summary;
+}
+
+export interface AccountOptions {
+  /** Name the copied and deleted keys (report --all). */
+  readonly keys?: boolean;
+  readonly deletion?: DeletionState | undefined;
+  /**
+   * The job's halt marker exists: batches without an outcome are purged, not pending, and their keys
+   * count as halted; so do those of batches the listing emitted in a stretch it never recorded
+   * because the halt stopped it (their outcomes are reachable from no portion).
+   */
+  readonly halted?: boolean;
 }
 
 /**
@@ -77,8 +102,9 @@ export function summarize(
 export function account(
   portions: readonly PortionRecord[],
   outcomes: ReadonlyMap<string, BatchOutcome>,
-  options: { readonly keys?: boolean; readonly deletion?: DeletionState | undefined } = {},
+  options: AccountOptions = {},
 ): JobAccount {
+  const haltMarked = options.halted === true;
   const copiedKeys: string[] = [];
   const deletedKeys: string[] = [];
   const emitted = new Map<string, BatchRef>();
@@ -99,28 +125,34 @@ export function account(
   let bytes = 0;
   let halted = 0;
   let pendingBatches = 0;
+  let purgedBatches = 0;
   const vanishedKeys: string[] = [];
   const failures = new Map<string, FailedKey>();
   const seen = new Set<string>();
-  /** Walks a tree of batches (a batch and its retry children), each batch once. */
-  const walk = (roots: Iterable<string>, visit: (outcome: BatchOutcome) => void) => {
+  /**
+   * Walks a tree of batches (a batch and its retry children), each batch once. A batch without an
+   * outcome is pending; in a halted job it is purged, and its keys are halted when `haltsKeys`.
+   */
+  const walk = (roots: Iterable<BatchRef>, visit: (outcome: BatchOutcome) => void, haltsKeys = true) => {
     const stack = [...roots];
     while (stack.length > 0) {
-      const id = stack.pop() as string;
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const outcome = outcomes.get(id);
+      const ref = stack.pop() as BatchRef;
+      if (seen.has(ref.batchId)) continue;
+      seen.add(ref.batchId);
+      const outcome = outcomes.get(ref.batchId);
       if (!outcome) {
-        pendingBatches++;
+        if (!haltMarked) pendingBatches++;
+        else {
+          purgedBatches++;
+          if (haltsKeys) halted += ref.keys;
+        }
         continue;
       }
       visit(outcome);
-      for (const child of outcome.children) stack.push(child.batchId);
+      stack.push(...outcome.children);
     }
   };
-
-  // Walk from the listed batches (and deletion batches) down through retry children.
-  walk([...emitted.keys(), ...deletionBatches.map((b) => b.batchId)], (outcome) => {
+  const settled = (outcome: BatchOutcome) => {
     if (options.keys) copiedKeys.push(...(outcome.copiedKeys ?? []));
     if (options.keys) deletedKeys.push(...(outcome.deletedKeys ?? []));
     copied += outcome.copied;
@@ -129,20 +161,46 @@ export function account(
     vanishedKeys.push(...outcome.vanished);
     halted += outcome.halted ?? 0;
     for (const f of outcome.failed) failures.set(f.key, { ...f, batchId: outcome.batchId });
-  });
+  };
+
+  // Walk from the listed batches (and deletion batches) down through retry children.
+  walk([...emitted.values(), ...deletionBatches], settled);
+  if (haltMarked) {
+    // A listing stopped by the halt sent batches from a stretch it never recorded: their outcomes are
+    // reachable from no portion. Their keys were listed, and are counted as their outcomes say.
+    const childIds = new Set([...outcomes.values()].flatMap((o) => o.children.map((c) => c.batchId)));
+    const named = new Set([...outcomes.values()].filter((o) => seen.has(o.batchId)).flatMap(namedKeys));
+    for (const o of outcomes.values()) {
+      if (seen.has(o.batchId) || o.redriveOf !== undefined || childIds.has(o.batchId)) continue;
+      // A batch whose keys the walk already met is a repeat (a listing redelivered and cut anew), not more keys.
+      if (namedKeys(o).some((k) => named.has(k))) continue;
+      const keys = o.copied + o.vanished.length + o.failed.length + (o.halted ?? 0) + o.children.reduce((n, c) => n + c.keys, 0);
+      listed += keys;
+      // Bytes as far as the outcome tells them: a vanished or halted key's size is not recorded.
+      listedBytes += o.copiedBytes + o.failed.reduce((n, f) => n + f.size, 0) + o.children.reduce((n, c) => n + c.bytes, 0);
+      walk([{ batchId: o.batchId, keys, bytes: 0 }], settled);
+    }
+  }
 
   // Then every redrive tree: what it settled, and the latest error of what failed again.
   const recovered = new Map<string, "copied" | "vanished" | "deleted">();
   const failedAgain = new Map<string, FailedKey>();
-  const redriveRoots = [...outcomes.values()].filter((o) => o.redriveOf !== undefined && !seen.has(o.batchId)).map((o) => o.batchId);
-  walk(redriveRoots, (outcome) => {
-    deleted += outcome.deletedKeys?.length ?? 0;
-    if (options.keys) deletedKeys.push(...(outcome.deletedKeys ?? []));
-    for (const key of outcome.copiedKeys ?? []) recovered.set(key, "copied");
-    for (const key of outcome.deletedKeys ?? []) recovered.set(key, "deleted");
-    for (const key of outcome.vanished) if (recovered.get(key) !== "copied") recovered.set(key, "vanished");
-    for (const f of outcome.failed) failedAgain.set(f.key, { ...f, batchId: outcome.batchId });
-  });
+  const redriveRoots = [...outcomes.values()]
+    .filter((o) => o.redriveOf !== undefined && !seen.has(o.batchId))
+    .map((o) => ({ batchId: o.batchId, keys: 0, bytes: 0 }));
+  // A redrive's keys are counted failed until it settles them: one the halt purged leaves them failed, not halted.
+  walk(
+    redriveRoots,
+    (outcome) => {
+      deleted += outcome.deletedKeys?.length ?? 0;
+      if (options.keys) deletedKeys.push(...(outcome.deletedKeys ?? []));
+      for (const key of outcome.copiedKeys ?? []) recovered.set(key, "copied");
+      for (const key of outcome.deletedKeys ?? []) recovered.set(key, "deleted");
+      for (const key of outcome.vanished) if (recovered.get(key) !== "copied") recovered.set(key, "vanished");
+      for (const f of outcome.failed) failedAgain.set(f.key, { ...f, batchId: outcome.batchId });
+    },
+    false,
+  );
   // Only keys that failed move: a redrive of a key already counted copied changes nothing.
   for (const [key, failure] of failures) {
     const settled = recovered.get(key);
@@ -170,7 +228,8 @@ export function account(
   const deletionsDecided = options.deletion?.expected !== true || plan !== undefined;
   return {
     summary: {
-      complete: rangesCovered && pendingBatches === 0 && deletionsDecided,
+      // A key left uncopied by a halt keeps the job from being complete, whatever else settled.
+      complete: rangesCovered && pendingBatches === 0 && deletionsDecided && halted === 0,
       rangesCovered,
       portions: portions.length,
       rangesWithKeys: portions.filter((p) => p.listed > 0).length,
@@ -186,11 +245,17 @@ export function account(
       toDelete: plan?.count ?? 0,
       deletionsRefused: plan?.refused ?? false,
       pendingBatches,
+      purgedBatches,
     },
     failures: [...failures.values()],
     vanishedKeys,
     ...(options.keys ? { copiedKeys, deletedKeys } : {}),
   };
+}
+
+/** The keys an outcome names (those copied, vanished or failed); halted keys go unnamed. */
+function namedKeys(o: BatchOutcome): string[] {
+  return [...(o.copiedKeys ?? []), ...o.vanished, ...o.failed.map((f) => f.key)];
 }
 
 /** The ledger of a job run in one process (local runtime, tests). */

@@ -122,11 +122,13 @@ export interface JobStatus extends JobSummary {
 export async function jobStatus(c: Connection, jobId: string, now: Date = new Date()): Promise<JobStatus> {
   const spec = await readSpec(c, jobId);
   const [records, haltMarked, queues] = await Promise.all([c.ledger.readRecords(jobId), c.ledger.isHaltMarked(jobId), queueDepths(c)]);
-  const summary = summarize(records.portions, records.outcomes, records.deletion);
+  // Once the marker exists, batches left without an outcome were purged: their keys are halted, not pending.
+  const summary = summarize(records.portions, records.outcomes, records.deletion, haltMarked);
   const elapsedSeconds = Math.max(0.001, (now.getTime() - Date.parse(spec.createdAt)) / 1000);
   const settled = summary.copied + summary.failed + summary.vanished;
   const rate = settled / elapsedSeconds;
   const remaining = summary.listed - settled - summary.halted;
+  // A halted job is complete only if it finished before the halt left any key uncopied (summary.halted is 0).
   const state: JobState = summary.complete ? "complete" : haltMarked ? "halted" : summary.rangesCovered ? "copying" : "listing";
   return {
     ...summary,
@@ -196,7 +198,7 @@ export async function scheduleHistory(c: Pick<Connection, "ledger">, schedule: s
     // An index entry is written after the spec; one without a spec names no job to report.
     if (spec === undefined) continue;
     const [records, halted] = await Promise.all([c.ledger.readRecords(jobId), c.ledger.isHaltMarked(jobId)]);
-    const summary = summarize(records.portions, records.outcomes, records.deletion);
+    const summary = summarize(records.portions, records.outcomes, records.deletion, halted);
     const end = summary.complete || halted ? ((await c.ledger.lastWriteAt(jobId))?.toISOString() ?? null) : null;
     runs.push({
       jobId,

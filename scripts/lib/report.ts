@@ -15,6 +15,10 @@
  *   "succeeded", HTTPStatusCode 200, ResultMessage saying which.
  * - A key a sync with --delete deleted (only with `all`): Bucket and Key are
  *   the destination's, TaskStatus "succeeded", ResultMessage DELETED_MESSAGE.
+ * - A key a halt left uncopied has no row, as a cancelled Batch Operations
+ *   job reports only the tasks it ran: the ledger does not name such keys (a
+ *   purged batch's message is gone). The summary counts them (`halted`), and a
+ *   `--sync` rerun copies exactly them.
  * RFC 4180: CRLF line ends, a header line, fields with a comma, quote, CR or
  * LF quoted and their quotes doubled.
  */
@@ -100,7 +104,10 @@ export function deletedRow(bucket: string, key: string): ReportRow {
 
 export interface JobReport {
   readonly spec: JobSpec;
+  /** With the job's halt marker taken into account: a halted job's purged batches count as halted. */
   readonly summary: JobSummary;
+  /** The job's halt marker exists. */
+  readonly haltMarked: boolean;
   readonly failed: number;
   readonly vanished: number;
   /** Failed keys (then vanished keys, with `all`), each in key (UTF-8 byte) order. */
@@ -114,10 +121,11 @@ export interface JobReport {
  */
 export async function jobReport(c: Pick<Connection, "ledger">, jobId: string, options: { all: boolean }): Promise<JobReport> {
   const spec = await readSpec(c, jobId);
-  const records = await c.ledger.readRecords(jobId);
+  const [records, haltMarked] = await Promise.all([c.ledger.readRecords(jobId), c.ledger.isHaltMarked(jobId)]);
   const { summary, failures, vanishedKeys, deletedKeys } = account(records.portions, records.outcomes, {
     keys: options.all,
     deletion: records.deletion,
+    halted: haltMarked,
   });
   const bucket = spec.source.bucket;
   const rows = [...failures].sort((a, b) => compareKeys(a.key, b.key)).map((f) => failedRow(bucket, f));
@@ -133,5 +141,5 @@ export async function jobReport(c: Pick<Connection, "ledger">, jobId: string, op
     const deleted = new Set((deletedKeys ?? []).map(inDestination));
     rows.push(...[...deleted].sort(compareKeys).map((k) => deletedRow(destination.bucket, k)));
   }
-  return { spec, summary, failed: failures.length, vanished: vanishedKeys.length, rows };
+  return { spec, summary, haltMarked, failed: failures.length, vanished: vanishedKeys.length, rows };
 }

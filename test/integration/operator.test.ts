@@ -44,6 +44,8 @@ interface StatusJson {
   readonly rate: number;
   readonly etaSeconds: number | null;
   readonly pendingBatches: number;
+  readonly purgedBatches: number;
+  readonly deleted: number;
   readonly queues: { readonly list: number; readonly copy: number; readonly listDlq: number; readonly copyDlq: number };
 }
 
@@ -62,9 +64,10 @@ const STATUS_FIELDS = [
   "rate",
   "etaSeconds",
   "pendingBatches",
+  "purgedBatches",
   "queues",
 ];
-const COUNT_FIELDS = ["listed", "copied", "skipped", "vanished", "failed", "halted", "bytes", "pendingBatches"] as const;
+const COUNT_FIELDS = ["listed", "copied", "skipped", "vanished", "failed", "halted", "bytes", "pendingBatches", "purgedBatches"] as const;
 
 /** `status --json`'s last line, checked field by field against the documented shape. */
 function statusJson(run: CommandRun): StatusJson {

@@ -130,6 +130,7 @@ describe("npm run redrive / npm run report", () => {
       jobId: spec.id,
       failed: DENIED.length,
       vanished: 0,
+      halted: 0,
       rows: objects.length,
       out: outFile,
       complete: true,
@@ -192,7 +193,7 @@ describe("npm run redrive / npm run report", () => {
     const cleanReport = await runOperator("report", ["--job", spec.id, "--json", "--out", outFile, ...deployment()], emulator.endpoint);
     const plainReport = await runOperator("report", ["--job", spec.id, ...deployment()], emulator.endpoint);
     assert.equal(cleanReport.code, 0, cleanReport.stderr);
-    assert.deepEqual(lastJson(cleanReport), { jobId: spec.id, failed: 0, vanished: 0, rows: 0, out: outFile, complete: true });
+    assert.deepEqual(lastJson(cleanReport), { jobId: spec.id, failed: 0, vanished: 0, halted: 0, rows: 0, out: outFile, complete: true });
     assert.equal(readFileSync(outFile, "utf8"), HEADER);
     assert.equal(plainReport.code, 0, plainReport.stderr);
     assert.equal(plainReport.stdout, HEADER);

@@ -327,3 +327,167 @@ describe("account, key by key", () => {
     assert.equal(account(portions, outcomes).copiedKeys, undefined, "keys only when asked for");
   });
 });
+
+describe("account after a halt", () => {
+  /** Every key's outcome, summed: what `listed` must equal once the job is halted. */
+  const accounted = (s: ReturnType<typeof summarize>) => s.copied + s.skipped + s.vanished + s.failed + s.deleted + s.halted;
+
+  it("counts the keys of batches the halt purged as halted once the marker exists, and calls the job not complete", () => {
+    // Prepare: b1 settled with one key retried in c1, b2 stopped at one key by the halt, c1 and b3 purged.
+    const portions = [portion(LOW, [ref("b1", 3), ref("b2", 2)]), portion(HIGH, [ref("b3", 4)])];
+    const outcomes = outcomesOf(
+      outcome("b1", { copied: 1, vanished: ["v"], children: [ref("c1", 1)] }),
+      outcome("b2", { copied: 0, copiedBytes: 0, failed: [failure("f")], halted: 1 }),
+    );
+
+    // Act
+    const before = summarize(portions, outcomes);
+    const after = summarize(portions, outcomes, undefined, true);
+
+    // Assess: without the marker the purged batches are pending; with it their keys are halted.
+    assert.deepEqual([before.pendingBatches, before.purgedBatches, before.halted], [2, 0, 1]);
+    assert.deepEqual([after.pendingBatches, after.purgedBatches, after.halted], [0, 2, 6]);
+    assert.equal(after.listed, 9);
+    assert.equal(accounted(after), after.listed);
+    assert.equal(after.complete, false);
+  });
+
+  it("is not complete when every batch settled but the halt left keys uncopied, marker or not", () => {
+    // Prepare
+    const portions = [portion(LOW, [ref("b1", 2)]), portion(HIGH, [ref("b2", 2)])];
+    const outcomes = outcomesOf(outcome("b1"), outcome("b2", { copied: 0, copiedBytes: 0, halted: 2 }));
+
+    // Act
+    const unmarked = summarize(portions, outcomes);
+    const marked = summarize(portions, outcomes, undefined, true);
+
+    // Assess
+    for (const s of [unmarked, marked]) {
+      assert.deepEqual([s.complete, s.rangesCovered, s.pendingBatches, s.halted], [false, true, 0, 2]);
+      assert.equal(accounted(s), s.listed);
+    }
+  });
+
+  it("is complete when the halt came after every key was settled", () => {
+    // Prepare
+    const portions = [portion(LOW, [ref("b1")]), portion(HIGH, [ref("b2")])];
+    const outcomes = outcomesOf(outcome("b1"), outcome("b2"));
+
+    // Act
+    const summary = summarize(portions, outcomes, undefined, true);
+
+    // Assess
+    assert.deepEqual([summary.complete, summary.halted, summary.purgedBatches], [true, 0, 0]);
+  });
+
+  it("counts the batches a halted listing sent from a stretch it never recorded, as their outcomes say", () => {
+    // Prepare: o1 and o2 settled, but the listing stopped before recording the stretch that sent them.
+    const portions = [portion(LOW, [ref("b1", 2)])];
+    const outcomes = outcomesOf(
+      outcome("b1", { copiedKeys: ["a", "b"] }),
+      outcome("o1", { copied: 1, copiedBytes: 10, copiedKeys: ["c"], failed: [failure("d")], children: [ref("o1c", 2, 20)] }),
+      outcome("o2", { copied: 0, copiedBytes: 0, copiedKeys: [], halted: 3 }),
+    );
+
+    // Act
+    const unmarked = account(portions, outcomes, { keys: true }).summary;
+    const { summary, copiedKeys, failures } = account(portions, outcomes, { keys: true, halted: true });
+
+    // Assess: o1's retry child o1c was purged; its 2 keys are halted.
+    assert.deepEqual([unmarked.listed, unmarked.copied], [2, 2]);
+    assert.deepEqual([summary.listed, summary.copied, summary.failed, summary.halted, summary.purgedBatches], [9, 3, 1, 5, 1]);
+    assert.equal(accounted(summary), summary.listed);
+    assert.deepEqual([...(copiedKeys ?? [])].sort(), ["a", "b", "c"]);
+    assert.deepEqual(
+      failures.map((f) => [f.key, f.batchId]),
+      [["d", "o1"]],
+    );
+  });
+
+  it("does not count again an unrecorded batch whose keys a recorded one already settled (a listing cut anew on redelivery)", () => {
+    // Prepare
+    const portions = [portion(LOW, [ref("b1", 2)]), portion(HIGH)];
+    const outcomes = outcomesOf(outcome("b1", { copiedKeys: ["a", "b"] }), outcome("old", { copied: 1, copiedKeys: ["b"] }));
+
+    // Act
+    const summary = summarize(portions, outcomes, undefined, true);
+
+    // Assess
+    assert.deepEqual([summary.listed, summary.copied, summary.complete], [2, 2, true]);
+  });
+
+  it("leaves a failed key failed, not halted too, when the halt purged its redrive", () => {
+    // Prepare: f failed; a redrive of it was settled into a retry child r1c that the halt purged.
+    const portions = [portion(LOW, [ref("b1", 2)]), portion(HIGH)];
+    const outcomes = outcomesOf(
+      outcome("b1", { copied: 1, copiedKeys: ["a"], failed: [failure("f")] }),
+      outcome("r1", { copied: 0, copiedKeys: [], children: [ref("r1c", 1)], redriveOf: "b1" }),
+    );
+
+    // Act
+    const summary = summarize(portions, outcomes, undefined, true);
+
+    // Assess
+    assert.deepEqual([summary.failed, summary.halted, summary.pendingBatches, summary.purgedBatches], [1, 0, 0, 1]);
+    assert.equal(accounted(summary), summary.listed);
+  });
+
+  it("accounts for every listed key once the marker exists, for any batches, retries and purges", () => {
+    // Prepare: each batch's keys split among copied, vanished, failed, halted and a retry child; any batch may be purged.
+    const split = fc.record({
+      copied: fc.nat({ max: 5 }),
+      vanished: fc.nat({ max: 2 }),
+      failed: fc.nat({ max: 2 }),
+      halted: fc.nat({ max: 2 }),
+      retried: fc.nat({ max: 3 }),
+      purged: fc.boolean(),
+      childPurged: fc.boolean(),
+    });
+    type Split = typeof split extends fc.Arbitrary<infer T> ? T : never;
+    const input = fc.record({
+      low: fc.array(split, { maxLength: 5 }),
+      high: fc.array(split, { maxLength: 5 }),
+      identical: fc.nat({ max: 4 }),
+    });
+
+    fc.assert(
+      fc.property(input, ({ low, high, identical }) => {
+        let n = 0;
+        const outcomes = new Map<string, BatchOutcome>();
+        const emit = (b: Split): BatchRef => {
+          const id = `b${n++}`;
+          const keys = b.copied + b.vanished + b.failed + b.halted + b.retried;
+          const children = b.retried > 0 ? [ref(`${id}c`, b.retried)] : [];
+          if (!b.purged) {
+            outcomes.set(
+              id,
+              outcome(id, {
+                copied: b.copied,
+                copiedBytes: b.copied,
+                vanished: Array.from({ length: b.vanished }, (_, i) => `${id}-v${i}`),
+                failed: Array.from({ length: b.failed }, (_, i) => failure(`${id}-f${i}`)),
+                halted: b.halted,
+                children,
+              }),
+            );
+            if (b.retried > 0 && !b.childPurged) outcomes.set(`${id}c`, outcome(`${id}c`, { copied: b.retried, copiedBytes: b.retried }));
+          }
+          return ref(id, keys);
+        };
+        const portions = [
+          { ...portion(LOW, low.map(emit)), identical: Array.from({ length: identical }, (_, i) => `i${i}`), skipped: identical },
+          portion(HIGH, high.map(emit)),
+        ];
+
+        // Act
+        const summary = summarize(portions, outcomes, undefined, true);
+
+        // Assess
+        assert.equal(accounted(summary), summary.listed);
+        assert.equal(summary.pendingBatches, 0);
+        assert.equal(summary.complete, summary.halted === 0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
