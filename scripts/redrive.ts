@@ -14,8 +14,10 @@ const USAGE = `usage: npm run redrive -- [--queue copy|list|both] [--max N] [--m
 ${DEPLOYMENT_USAGE}
 
 On AWS, SQS moves the messages itself (StartMessageMoveTask, one task per DLQ, to its work queue) and
-this command returns once the tasks have started. Where the endpoint lacks that action (the embedded
-emulator) the messages are moved by hand, and a message leaves the DLQ only once the work queue has it.
+this command returns once the tasks have started. Where the endpoint lacks or fails that action (unknown
+action, 501, a 5xx, an answer that is not SQS's: the embedded emulator, moto) the messages are moved by
+hand, and a message leaves the DLQ only once the work queue has it. Where SQS refuses it (AccessDenied)
+the error names the --manual command to run instead.
 
 The copy DLQ holds copy batches SQS gave up on (sent back as they are), one failure record per key that
 could not be copied (the copy function retries that key on its own) and poison (bodies that cannot be

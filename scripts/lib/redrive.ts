@@ -2,8 +2,8 @@
  * Redrive: DLQ messages back to their work queue for another try.
  *
  * On AWS, SQS does it (StartMessageMoveTask). Where the endpoint lacks that
- * action (the embedded emulator), or with --manual / --max, messages are
- * moved by hand: receive from the DLQ, send to the work queue, and delete
+ * action or fails it (the embedded emulator, moto: see moveTaskUnavailable),
+ * or with --manual / --max, messages are moved by hand: receive from the DLQ, send to the work queue, and delete
  * from the DLQ only what the work queue accepted.
  *
  * What each DLQ holds and what becomes of it:
@@ -109,6 +109,24 @@ export function isUnknownAction(err: unknown): boolean {
   return UNKNOWN_ACTION_CODES.has(info.code) || info.status === 501 || /unknown (action|operation)|not implemented/i.test(info.message);
 }
 
+/**
+ * Why StartMessageMoveTask is unavailable at this endpoint, so that moving by hand should take over; undefined
+ * when SQS answered as SQS and refused (AccessDenied, a task already running), which moving by hand would not
+ * mend. Unavailable: an unknown action (fauxqs: 400 InvalidAction), 501, any 5xx after the SDK's retries, or an
+ * answer that is no AWS error at all, such as a proxy's or moto's HTML page, which the SDK fails to parse
+ * (SyntaxError "Unexpected token '<'", with the HTTP status in $metadata).
+ */
+export function moveTaskUnavailable(err: unknown): string | undefined {
+  const info = errorInfo(err);
+  const status = info.status === undefined ? "" : `HTTP ${info.status}, `;
+  if (isUnknownAction(err)) return `the endpoint has no StartMessageMoveTask (${info.code})`;
+  if (info.code === "SyntaxError" || /deserialization error/i.test(info.message)) {
+    return `the endpoint's answer to StartMessageMoveTask is not SQS's (${status}a body the SDK could not parse)`;
+  }
+  if (info.status !== undefined && info.status >= 500) return `StartMessageMoveTask failed there (${status}${info.code})`;
+  return undefined;
+}
+
 async function attributes(sqs: SQSClient, url: string, names: QueueAttributeName[]): Promise<Record<string, string>> {
   const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: names }));
   return out.Attributes ?? {};
@@ -156,14 +174,18 @@ async function redriveQueue(sqs: SQSClient, queue: WorkQueue, pair: QueuePair, o
       taskHandle: out.TaskHandle,
     };
   } catch (err) {
-    if (isUnknownAction(err)) {
-      const info = errorInfo(err);
-      return manualRedrive(sqs, queue, pair, before, options, `the endpoint has no StartMessageMoveTask (${info.code})`);
-    }
+    const unavailable = moveTaskUnavailable(err);
+    if (unavailable !== undefined) return manualRedrive(sqs, queue, pair, before, options, unavailable);
     const info = errorInfo(err);
     if (info.code === "UnsupportedOperation" || info.code === "AWS.SimpleQueueService.UnsupportedOperation") {
       throw new RedriveError(
         `SQS refused a move task for the ${queue} DLQ (${info.message}); one may already be running (aws sqs list-message-move-tasks --source-arn ${sourceArn}), or use --manual`,
+      );
+    }
+    // SQS answered and refused (say, AccessDenied): what to run instead, in one line.
+    if (info.status !== undefined) {
+      throw new RedriveError(
+        `SQS refused a move task for the ${queue} DLQ (${info.code}: ${info.message}); move the messages by hand instead: npm run redrive -- --queue ${queue} --manual`,
       );
     }
     throw err;

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -17,6 +18,7 @@ import { type Connection, connect, type JobStatus, jobStatus, kickoff } from "..
 import { awkwardKeys, checkObjects, ensureBucket, putObjects, seedObject } from "../../scripts/lib/seed.ts";
 import { type LocalStack, startLocalStack } from "../../scripts/local/stack.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
+import { listen, readBody, replyWith, upstreamTo } from "../support/forward.ts";
 import { assertOneLineError, lastJson, runOperator, stderrLines, waitFor } from "../support/localStack.ts";
 
 async function visibleMessages(c: Connection, url: string): Promise<number> {
@@ -44,6 +46,32 @@ const DENIED: readonly { readonly key: string; readonly line: (bucket: string) =
     line: (b) => `${b},in%2F%F0%9F%98%80%2Fsmile,,failed,AccessDenied,403,Access Denied: in/\u{1f600}/smile\r\n`,
   },
 ];
+
+/** Forwards to the emulator, but answers StartMessageMoveTask as moto does: a 500 with an HTML page. */
+async function startHtmlMoveTaskProxy(target: string) {
+  const upstream = upstreamTo(target);
+  let moveTasks = 0;
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const body = await readBody(req);
+    if (req.headers["x-amz-target"] === "AmazonSQS.StartMessageMoveTask") {
+      moveTasks++;
+      res.writeHead(500, { "content-type": "text/html; charset=utf-8" });
+      res.end(
+        "<!doctype html><html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1></body></html>",
+      );
+      return;
+    }
+    replyWith(res, await upstream.send(req, body));
+  };
+  const proxy = await listen((req, res) => void handle(req, res).catch(() => req.socket.destroy()), upstream);
+  return {
+    endpoint: proxy.endpoint,
+    get moveTasks() {
+      return moveTasks;
+    },
+    close: proxy.close,
+  };
+}
 
 describe("npm run redrive / npm run report", () => {
   let emulator: TestEmulator;
@@ -197,6 +225,53 @@ describe("npm run redrive / npm run report", () => {
     assert.equal(readFileSync(outFile, "utf8"), HEADER);
     assert.equal(plainReport.code, 0, plainReport.stderr);
     assert.equal(plainReport.stdout, HEADER);
+  });
+
+  it("moves by hand when StartMessageMoveTask answers an HTML 500, and the job then ends with every key copied", async () => {
+    // Prepare: a job whose denied keys failed; a proxy that answers StartMessageMoveTask as moto does (a 500 HTML page).
+    faultOn = true;
+    const source = bucketName("redrive-html-src");
+    const destination = bucketName("redrive-html-dst");
+    await ensureBucket(emulator.s3, source);
+    await ensureBucket(emulator.s3, destination);
+    const objects = DENIED.map((d, i) => seedObject(d.key, i)).concat(seedObject("in/plain", 99));
+    await putObjects(emulator.s3, source, objects);
+    const { spec } = await kickoff(c, { bucket: source, prefix: "in/" }, { bucket: destination, prefix: "in/" });
+    await waitFor("the job to end with the denied keys failed", async () => {
+      const s = await jobStatus(c, spec.id);
+      return s.complete && s.failed === DENIED.length ? s : undefined;
+    });
+    const proxy = await startHtmlMoveTaskProxy(emulator.endpoint);
+    faultOn = false;
+    try {
+      // Act
+      const redrive = await runOperator(
+        "redrive",
+        ["--queue", "copy", "--json", "--outputs", outputs, "--endpoint", proxy.endpoint],
+        proxy.endpoint,
+      );
+
+      // Assess: the action was tried and failed, the failure records moved by hand, saying why, in one line each.
+      assert.equal(redrive.code, 0, redrive.stderr);
+      assert.ok(proxy.moveTasks >= 1, "StartMessageMoveTask never reached the proxy");
+      const [copyQueue] = lastJson(redrive).queues as Record<string, unknown>[];
+      assert.deepEqual([copyQueue?.mode, copyQueue?.moved, copyQueue?.sendFailed], ["manual", DENIED.length, 0]);
+      assert.match(String(copyQueue?.fallback), /StartMessageMoveTask is not SQS's \(HTTP 500/);
+      const lines = stderrLines(redrive);
+      assert.equal(lines.length, 1, redrive.stderr);
+      assert.match(
+        lines[0] ?? "",
+        new RegExp(`^copy DLQ: moved ${DENIED.length}.*\\(by hand: the endpoint's answer to StartMessageMoveTask`),
+      );
+      const done = await waitFor("the job to show every key copied", async () => {
+        const s = await jobStatus(c, spec.id);
+        return s.complete && s.failed === 0 ? s : undefined;
+      });
+      assert.deepEqual([done.copied, done.failed], [objects.length, 0]);
+      assert.deepEqual(await checkObjects(emulator.s3, destination, objects), []);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("prints usage for --help, saying how keys are encoded and what the poison does", async () => {

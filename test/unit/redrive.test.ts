@@ -33,7 +33,7 @@ import type {
   QueueName,
 } from "../../lambdas/core/ports.ts";
 import type { Deployment } from "../../scripts/lib/deployment.ts";
-import { isUnknownAction, RedriveError, redrive } from "../../scripts/lib/redrive.ts";
+import { isUnknownAction, moveTaskUnavailable, RedriveError, redrive } from "../../scripts/lib/redrive.ts";
 import { csvField, failedRow, REPORT_COLUMNS, reportKey, toCsv, VANISHED_MESSAGE, vanishedRow } from "../../scripts/lib/report.ts";
 
 const JOB: JobRef = {
@@ -410,6 +410,53 @@ describe("isUnknownAction", () => {
   });
 });
 
+describe("moveTaskUnavailable", () => {
+  const sdkError = (name: string, message: string, status: number | undefined) =>
+    Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+
+  it("hands over to moving by hand for an unknown action, 501, a 5xx and an answer that is not SQS's, naming why", () => {
+    // Prepare: the last as the SDK throws for moto's HTML 500 page.
+    const html = sdkError(
+      "SyntaxError",
+      "Unexpected token '<', \"<html><bod\"... is not valid JSON\n  Deserialization error: to see the raw response, inspect the hidden field {error}.$response on this object.",
+      500,
+    );
+    const thrown = [
+      sdkError("InvalidAction", "Unknown action: StartMessageMoveTask", 400),
+      sdkError("HTTP501", "", 501),
+      sdkError("InternalError", "We encountered an internal error", 500),
+      sdkError("ServiceUnavailable", "", 503),
+      html,
+      sdkError("SyntaxError", "Unexpected token '<'", 404),
+    ];
+
+    // Act
+    const reasons = thrown.map(moveTaskUnavailable);
+
+    // Assess
+    assert.deepEqual(reasons, [
+      "the endpoint has no StartMessageMoveTask (InvalidAction)",
+      "the endpoint has no StartMessageMoveTask (HTTP501)",
+      "StartMessageMoveTask failed there (HTTP 500, InternalError)",
+      "StartMessageMoveTask failed there (HTTP 503, ServiceUnavailable)",
+      "the endpoint's answer to StartMessageMoveTask is not SQS's (HTTP 500, a body the SDK could not parse)",
+      "the endpoint's answer to StartMessageMoveTask is not SQS's (HTTP 404, a body the SDK could not parse)",
+    ]);
+  });
+
+  it("leaves SQS refusing a task to the caller: access denied, one already running, a network failure", () => {
+    // Prepare
+    const thrown = [
+      sdkError("AccessDenied", "not authorized to perform sqs:StartMessageMoveTask", 403),
+      sdkError("UnsupportedOperation", "a task is already running", 400),
+      Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }),
+    ];
+
+    // Act / Assess
+    assert.deepEqual(thrown.map(moveTaskUnavailable), [undefined, undefined, undefined]);
+  });
+});
+
 describe("redrive", () => {
   const DEPLOYMENT: Deployment = {
     stackName: "S3Fanout",
@@ -593,6 +640,40 @@ describe("redrive", () => {
     // Assess
     assert.deepEqual([result?.mode, result?.moved], ["manual", 1]);
     assert.match(result?.fallback ?? "", /InvalidAction/);
+  });
+
+  it("moves by hand where StartMessageMoveTask answers a page that is not SQS's, and says why", async () => {
+    // Prepare
+    const { sqs, mock } = sqsWith([message("m1", failureRecord("in/a"))]);
+    mock
+      .on(StartMessageMoveTaskCommand)
+      .rejects(Object.assign(new Error("Unexpected token '<'"), { name: "SyntaxError", $metadata: { httpStatusCode: 500 } }));
+
+    // Act
+    const [result] = await redrive(sqs, DEPLOYMENT, ["copy"], { manual: false, waitSeconds: 0 });
+
+    // Assess
+    assert.deepEqual([result?.mode, result?.moved], ["manual", 1]);
+    assert.match(result?.fallback ?? "", /not SQS's \(HTTP 500/);
+  });
+
+  it("says in one line to run --manual when SQS refuses a move task for want of permission", async () => {
+    // Prepare
+    const { sqs, mock } = sqsWith([message("m1", failureRecord("in/a"))]);
+    mock
+      .on(StartMessageMoveTaskCommand)
+      .rejects(Object.assign(new Error("not authorized"), { name: "AccessDenied", $metadata: { httpStatusCode: 403 } }));
+
+    // Act / Assess
+    await assert.rejects(redrive(sqs, DEPLOYMENT, ["list"], { manual: false }), (err: unknown) => {
+      assert.ok(err instanceof RedriveError);
+      assert.equal(
+        err.message,
+        "SQS refused a move task for the list DLQ (AccessDenied: not authorized); move the messages by hand instead: npm run redrive -- --queue list --manual",
+      );
+      return true;
+    });
+    assert.equal(mock.commandCalls(ReceiveMessageCommand).length, 0);
   });
 
   it("reports SQS refusing a move task (one already running) as an error, not by moving by hand", async () => {
