@@ -136,17 +136,17 @@ describe("operator commands on moto, against `npm run serve -- --endpoint`", { s
       );
     });
 
-    it("redrive moves the failure back by hand when StartMessageMoveTask answers a 500 HTML page", {
-      todo:
-        `real defect (issue 15, item 3): on moto ${MOTO_DIFFERENCES.messageMove.replace("moto difference: ", "")}; ` +
-        "redrive exits 3 with SyntaxError: Unexpected token '<' instead of falling back to moving by hand",
-    }, async () => {
+    // On moto, StartMessageMoveTask is a 500 HTML page (MOTO_DIFFERENCES.messageMove): redrive moves by hand (issue 15).
+    it("redrive moves the failure back by hand when StartMessageMoveTask answers a 500 HTML page", async () => {
       // Act
       const redrive = await run("redrive", ["--queue", "copy", "--json"]);
 
       // Assess: nothing was moved (the key is still archived), so the record is still there to move by hand below.
       assert.equal(redrive.code, 0, redrive.stderr);
       assert.equal(lastJson(redrive).moved, 1);
+      const [copyQueue] = lastJson(redrive).queues as Record<string, unknown>[];
+      assert.equal(copyQueue?.mode, "manual");
+      assert.match(String(copyQueue?.fallback), /StartMessageMoveTask is not SQS's \(HTTP 500/, MOTO_DIFFERENCES.messageMove);
       await waitFor("the redriven key to fail again", settled(jobId, 1), 60_000, 1_000);
     });
 
