@@ -5,7 +5,7 @@
  * JSON last line, the ledger, the queues and the destination bucket.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -528,6 +528,128 @@ describe("operator commands against the local stack on the emulator", () => {
       assert.equal(unknown.code, 3, unknown.stderr);
       assertOneLineError(unknown, /no job "no-such-job" in the ledger/);
       assert.deepEqual(await listKeys(emulator.s3, t.stack.deployment.ledgerBucket, "jobs/no-such-job/"), []);
+    });
+  });
+  describe("halt, accounted", () => {
+    const SEEDED = 1_500;
+    let t: TestStack;
+    /** Source keys copied, in order, so that the test can tell which keys a rerun copied. */
+    const copied: string[] = [];
+    /** While set, every copy's answer is held until it resolves: the one copy invocation then takes no more work. */
+    let held: Promise<void> | undefined;
+    let holding = 0;
+
+    before(async () => {
+      // One copy invocation whose answers the test can hold: the copy queue then still holds batches when halt purges it.
+      t = await startTestStack(emulator, dir, {
+        listConcurrency: 2,
+        pageSize: 100,
+        copyInvocations: 1,
+        copyConcurrency: 4,
+        copyBatchSize: 5,
+        haltTtlMs: 500,
+        wrapStore: (store: ObjectStore): ObjectStore => ({
+          listPage: (request) => store.listPage(request),
+          copy: async (request) => {
+            await sleep(20);
+            await store.copy(request);
+            copied.push(request.sourceKey);
+            if (held !== undefined) {
+              holding++;
+              await held;
+            }
+          },
+        }),
+      });
+    });
+
+    after(async () => {
+      await t.stop();
+    });
+
+    it("counts the keys of batches the halt purged as halted in status and report --all, and a --sync rerun copies exactly them", async (ctx) => {
+      // Prepare: a job whose copies are held mid-way, so that its batches wait in the copy queue.
+      const { source, destination, objects } = await seeded(generatedKeys(SEEDED, "acct/"));
+      let release: () => void = () => {};
+      const jobId = jobIdOf(
+        await run("kickoff", ["--source", `s3://${source}/`, "--dest", `s3://${destination}/`, "--outputs", t.outputsFile, "--json"]),
+      );
+      await waitFor("the first copies", async () => (copied.length >= 50 ? true : undefined), 90_000, 10);
+      held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      await waitFor("a held copy", async () => (holding > 0 ? true : undefined), 90_000, 10);
+
+      // Act: halt (it purges the waiting batches), let the held answers go, then status, report and a sync rerun.
+      const halted = await run("halt", ["--job", jobId, "--outputs", t.outputsFile, "--json"]);
+      held = undefined;
+      release();
+      // The held copies' invocation records its batches (the keys it had not begun are halted): wait for it.
+      const inDestination = await waitFor("the halted job's last outcomes", async () => {
+        const [s, keys] = await Promise.all([statusInProcess(t, jobId), listKeys(emulator.s3, destination)]);
+        return s.copied === keys.length ? new Set(keys) : undefined;
+      });
+      const reported = await run("status", ["--job", jobId, "--outputs", t.outputsFile, "--json"]);
+      const out = join(dir, `${jobId}-all.csv`);
+      const report = await run("report", ["--job", jobId, "--all", "--out", out, "--outputs", t.outputsFile, "--json"]);
+      const rerunFrom = copied.length;
+      const rerunId = jobIdOf(
+        await run("kickoff", [
+          "--source",
+          `s3://${source}/`,
+          "--dest",
+          `s3://${destination}/`,
+          "--sync",
+          "--outputs",
+          t.outputsFile,
+          "--json",
+        ]),
+      );
+      const rerun = await waitFor("the sync rerun", async () => {
+        const s = await statusInProcess(t, rerunId);
+        return s.complete ? s : undefined;
+      });
+      const rerunCopied = copied.slice(rerunFrom);
+
+      // Assess: halted, not complete, and every listed key copied or halted (nothing here fails or vanishes).
+      assert.equal(halted.code, 0, halted.stderr);
+      assert.equal(reported.code, 0, reported.stderr);
+      const status = statusJson(reported);
+      assert.deepEqual([status.state, status.complete, status.pendingBatches, status.failed], ["halted", false, 0, 0]);
+      assert.ok(status.purgedBatches > 0, `no batch was purged: ${JSON.stringify(status)}`);
+      assert.ok(status.halted >= status.purgedBatches, `halted ${status.halted}`);
+      assert.equal(status.copied, inDestination.size, "the ledger counts exactly the objects in the destination");
+      assert.equal(
+        status.copied + status.skipped + status.vanished + status.failed + status.deleted + status.halted,
+        status.listed,
+        JSON.stringify(status),
+      );
+      // report --all: a row for each copied key and none for a halted one, whose count its JSON and stderr give.
+      assert.equal(report.code, 0, report.stderr);
+      assert.deepEqual(lastJson(report), {
+        jobId,
+        failed: 0,
+        vanished: 0,
+        halted: status.halted,
+        rows: status.copied,
+        out,
+        complete: false,
+      });
+      const rows = readFileSync(out, "utf8").split("\r\n").slice(1, -1);
+      assert.deepEqual(rows.map((r) => decodeURIComponent(r.split(",")[1] ?? "")).sort(), [...inDestination].sort());
+      assert.match(report.stderr, new RegExp(`job ${jobId} was halted: ${status.halted} keys not copied`));
+      // The rerun copied exactly the keys the halted job had not, each once.
+      const missing = objects.map((o) => o.key).filter((k) => !inDestination.has(k));
+      assert.deepEqual([...rerunCopied].sort(), missing.sort());
+      assert.deepEqual(
+        [rerun.listed, rerun.copied, rerun.skipped, rerun.failed, rerun.halted],
+        [SEEDED, missing.length, inDestination.size, 0, 0],
+      );
+      assert.deepEqual(await checkObjects(emulator.s3, destination, objects), []);
+      ctx.diagnostic(
+        `halted job: listed ${status.listed}, copied ${status.copied}, halted ${status.halted} (${status.purgedBatches} batches purged); ` +
+          `the sync rerun copied ${rerun.copied} and skipped ${rerun.skipped}`,
+      );
     });
   });
 });
