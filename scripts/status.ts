@@ -25,11 +25,12 @@ const USAGE = `usage: npm run status -- --job ID [--watch] [options]
                     failed, complete; --json: {"runs":[{jobId,start,end,copied,deleted,failed,complete}]}
   --schedule NAME   whose runs (default: the stack's ScheduleName output)
   --watch           refresh until the job is complete or halted; exit 0 only if nothing failed
-A halted job is "halted", never "complete", once the halt left a key uncopied: the keys of batches it
-purged count as halted, so listed = copied + skipped + vanished + failed + halted (purgedBatches says
-how many batches; their keys were not copied, and a --sync rerun copies them).
   --interval S      seconds between refreshes (default 5)
-${DEPLOYMENT_USAGE}`;
+${DEPLOYMENT_USAGE}
+
+A halted job is "halted", never "complete", once the halt left a key uncopied. Every key it listed is
+counted once: copied, skipped (identical), vanished, failed or halted; the keys of batches the halt
+purged (purgedBatches) count as halted. A --sync rerun of the job copies exactly the keys not copied.`;
 
 function describe(s: JobStatus): string {
   const eta = s.etaSeconds === undefined ? "unknown" : `${Math.ceil(s.etaSeconds)} s`;
