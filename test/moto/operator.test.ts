@@ -208,11 +208,7 @@ describe("operator commands on moto, against `npm run serve -- --endpoint`", { s
       assert.deepEqual(s.queues, { list: 0, copy: 0, listDlq: 0, copyDlq: 0 });
     });
 
-    it("status calls the halted job halted and not complete", {
-      todo:
-        "real defect: once every batch of a halted job has an outcome (keys recorded halted), status reports state complete, " +
-        "complete: true (scripts/lib/operator.ts checks complete before the halt marker), though the halted keys were never copied",
-    }, async () => {
+    it("status calls the halted job halted and not complete", async () => {
       // Act
       const s = lastJson(await run("status", ["--job", jobId, "--json"]));
 
@@ -220,9 +216,7 @@ describe("operator commands on moto, against `npm run serve -- --endpoint`", { s
       assert.deepEqual([s.state, s.complete], ["halted", false], JSON.stringify(s));
     });
 
-    it("accounts for every listed key after a halt: copied, skipped, vanished, failed or halted", {
-      todo: "real defect (issue 15, item 4): keys in batches purged by halt are counted nowhere, so listed exceeds the sum",
-    }, async () => {
+    it("accounts for every listed key after a halt: copied, skipped, vanished, failed or halted", async () => {
       // Act
       const s = lastJson(await run("status", ["--job", jobId, "--json"]));
 
