@@ -594,6 +594,18 @@ async function main(): Promise<number> {
         "max",
         0.03,
       ),
+      leanS3RequestsPerObject: target(
+        "S3 requests per object copied (pipeline as npm run local sends them, lean path, counted on the wire)",
+        zeroLatency?.pipeline.requestsPerObject?.s3Total,
+        "max",
+        1.02,
+      ),
+      leanSqsRequestsPerObject: target(
+        "SQS requests per object copied (the same runs, on the wire)",
+        zeroLatency?.pipeline.requestsPerObject?.sqsTotal,
+        "max",
+        0.03,
+      ),
       syncRequestsPerObject: target(
         `requests per object, sync of the unchanged bucket of ${syncJudged?.objects ?? objects} objects`,
         syncPerObject,
@@ -729,6 +741,8 @@ interface ZeroLatencyRow {
   readonly emulatorCpuMsPerObject: number | null;
   readonly samples: readonly number[];
   readonly cpuSamples: readonly number[];
+  /** Ours only: requests per object counted on the wire (lean path included), the run with the most S3 requests. */
+  readonly requestsPerObject?: ReturnType<typeof perObject>;
 }
 
 interface ZeroLatency {
@@ -740,9 +754,17 @@ interface ZeroLatency {
   readonly peer: ZeroLatencyRow | null;
 }
 
-function zeroLatencyRow(runs: readonly { objectsPerSecond: number; cpu: PhaseFigures["cpu"] }[]): ZeroLatencyRow {
+function zeroLatencyRow(
+  runs: readonly { objectsPerSecond: number; cpu: PhaseFigures["cpu"]; requestsPerObject?: PhaseFigures["requestsPerObject"] }[],
+): ZeroLatencyRow {
   const emulator = runs.flatMap((r) => (r.cpu.emulatorMsPerObject === null ? [] : [r.cpu.emulatorMsPerObject]));
+  const counted = runs.flatMap((r) => (r.requestsPerObject === undefined ? [] : [r.requestsPerObject]));
+  const most = counted.reduce<PhaseFigures["requestsPerObject"] | undefined>(
+    (a, b) => (a === undefined || b.s3Total > a.s3Total ? b : a),
+    undefined,
+  );
   return {
+    ...(most === undefined ? {} : { requestsPerObject: most }),
     objectsPerSecond: medianOf(runs.map((r) => r.objectsPerSecond)),
     cpuMsPerObject: medianOf(runs.map((r) => r.cpu.phaseMsPerObject)),
     emulatorCpuMsPerObject: emulator.length > 0 ? medianOf(emulator) : null,
@@ -852,8 +874,12 @@ function report(r: Report): void {
         `  ${name.padEnd(9)} ${String(row.objectsPerSecond).padStart(7)} obj/s ${row.cpuMsPerObject.toFixed(3).padStart(8)} CPU ms/obj ` +
           `${(row.emulatorCpuMsPerObject?.toFixed(3) ?? "?").padStart(8)} emulator ms/obj${note}`,
       );
-    line("pipeline", z.pipeline);
-    line("ceiling", z.ceiling);
+    const wire = (row: ZeroLatencyRow) =>
+      row.requestsPerObject
+        ? `  (on the wire: S3 ${row.requestsPerObject.s3Total.toFixed(4)}/obj, copy ${row.requestsPerObject.s3.copy}; SQS ${row.requestsPerObject.sqsTotal.toFixed(4)}/obj)`
+        : "";
+    line("pipeline", z.pipeline, wire(z.pipeline));
+    line("ceiling", z.ceiling, wire(z.ceiling));
     const q = r.peer.requestsPerObject;
     if (z.peer)
       line(

@@ -10,6 +10,7 @@
  * middleware costs a counter increment. Every client a phase uses is built by
  * its worker (scripts/bench/worker.ts) with this counter attached.
  */
+import { subscribe } from "node:diagnostics_channel";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 
@@ -103,6 +104,36 @@ export class RequestCounter {
       { step: "deserialize", priority: "low", name: "s3FanoutBenchRequestCounter" },
     );
   }
+}
+
+/** The S3 operation of a request as it goes on the wire: the SDK names most in an `x-id` query parameter. */
+export function wireS3Command(method: string, path: string): string {
+  const id = /[?&]x-id=([A-Za-z0-9]+)/.exec(path)?.[1];
+  if (id !== undefined) return id;
+  if (method === "HEAD") return "HeadObject";
+  if (method === "GET" && /[?&]list-type=2(&|$)/.test(path)) return "ListObjectsV2";
+  return `${method}?`;
+}
+
+/**
+ * Counts what leaves the process on the wire, through Node's diagnostics
+ * channels: node:http's (the SDK's handler) and undici's (the lean CopyObject
+ * path). No middleware is added, so copy clients keep the lean path, which the
+ * middleware counter would turn off. SQS requests name their operation in
+ * X-Amz-Target. Both channels are process-wide: only a phase's own worker
+ * process should attach it.
+ */
+export function countOnTheWire(counter: RequestCounter): void {
+  subscribe("http.client.request.start", (message) => {
+    const request = (message as { request: { method: string; path: string; getHeader(name: string): unknown } }).request;
+    const target = request.getHeader("x-amz-target");
+    if (typeof target === "string") counter.record("sqs", target.replace(/^AmazonSQS\./, ""));
+    else counter.record("s3", wireS3Command(request.method, request.path));
+  });
+  subscribe("undici:request:create", (message) => {
+    const request = (message as { request: { method: string; path: string } }).request;
+    counter.record("s3", wireS3Command(request.method, request.path));
+  });
 }
 
 /**

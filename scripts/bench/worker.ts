@@ -14,7 +14,7 @@ import { runBaseline } from "./baseline.ts";
 import { runCeiling } from "./ceiling.ts";
 import { childrenCpuSeconds } from "./cpu.ts";
 import { maxSocketsFor, type PhaseResult, type PhaseSpec, syncJobOptions } from "./phase.ts";
-import { addLatency, RequestCounter } from "./requests.ts";
+import { addLatency, countOnTheWire, RequestCounter } from "./requests.ts";
 
 async function runPhase(
   spec: PhaseSpec,
@@ -104,7 +104,9 @@ async function main(): Promise<void> {
   const s3 = createS3Client(clientOptions);
   const sqs = createSqsClient(clientOptions);
   const counter = new RequestCounter();
-  if (spec.countRequests !== false) {
+  // Uncounted phases (the runs beside the peer) are counted on the wire instead: their copy clients keep the lean path.
+  if (spec.countRequests === false) countOnTheWire(counter);
+  else {
     counter.attach("s3", s3);
     counter.attach("sqs", sqs);
     addLatency(s3, spec.latencyMs);

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { HeadBucketCommand } from "@aws-sdk/client-s3";
 import { createS3Client } from "../../lambdas/aws/clients.ts";
-import { RequestCounter, S3_OPERATIONS, SQS_OPERATIONS, s3Operation, sqsOperation } from "../../scripts/bench/requests.ts";
+import { RequestCounter, S3_OPERATIONS, SQS_OPERATIONS, s3Operation, sqsOperation, wireS3Command } from "../../scripts/bench/requests.ts";
 import { assertOneLineError, lastJson, runOperator } from "../support/localStack.ts";
 
 const OBJECTS = 300;
@@ -179,7 +179,16 @@ describe("npm run bench", () => {
       const row = obj(zero[name], `zeroLatency.${name}`);
       assert.ok(num(row.objectsPerSecond, `${name} objects/s`) > 0);
       assert.ok(num(row.cpuMsPerObject, `${name} CPU ms/object`) > 0);
+      // Counted on the wire (the lean CopyObject path has no middleware to count it): a copy per object at least.
+      const wire = obj(row.requestsPerObject, `zeroLatency.${name}.requestsPerObject`);
+      assert.ok(num(obj(wire.s3, "s3").copy, `${name} copies on the wire`) >= 1, `${name}: every object's CopyObject seen on the wire`);
     }
+    // The ceiling sends nothing but copies, and the pipeline lists and uses its queues, all seen on the wire.
+    const wireCeiling = obj(obj(zero.ceiling, "c").requestsPerObject, "c.rpo");
+    assert.equal(wireCeiling.s3Total, obj(wireCeiling.s3, "s3").copy);
+    const wirePipeline = obj(obj(zero.pipeline, "p").requestsPerObject, "p.rpo");
+    assert.ok(num(obj(wirePipeline.s3, "s3").list, "p list") > 0 && num(wirePipeline.sqsTotal, "p sqs") > 0);
+    for (const name of ["leanS3RequestsPerObject", "leanSqsRequestsPerObject"]) num(obj(targets[name], name).value, `${name}.value`);
     assertPeer(out, zero, RCLONE_PRESENT);
     if (RCLONE_PRESENT) {
       // The check run counted rclone's requests: a server-side CopyObject per object, nothing downloaded.
@@ -272,6 +281,12 @@ describe("bench request counting", () => {
     assert.equal(sqsOperation("DeleteMessageBatch"), "delete");
     assert.equal(sqsOperation("ReceiveMessage"), "receive");
     assert.equal(sqsOperation("CreateQueue"), "other");
+    // On the wire, as the SDK's and the lean path's requests go out.
+    assert.equal(wireS3Command("PUT", "/b/k%20y?x-id=CopyObject"), "CopyObject");
+    assert.equal(wireS3Command("PUT", "/b/k?partNumber=2&uploadId=u&x-id=UploadPartCopy"), "UploadPartCopy");
+    assert.equal(wireS3Command("GET", "/b?list-type=2&prefix=a"), "ListObjectsV2");
+    assert.equal(wireS3Command("HEAD", "/b/k"), "HeadObject");
+    assert.equal(wireS3Command("POST", "/b?delete"), "POST?");
   });
 
   it("counts every attempt on the wire, the SDK's retries included", async () => {
