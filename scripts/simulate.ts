@@ -79,6 +79,11 @@ function report(r: SimResult, wallSeconds: number, peakRssMb: number, chart: str
     `S3             ${fmt(s3.copy ?? 0)} CopyObject, ${fmt(s3.list ?? 0)} ListObjectsV2, ${fmt(s3.ledgerPut ?? 0)} ledger PUTs, ${fmt(s3.slowDown ?? 0)} SlowDown answers; peak ${fmt(r.peakPrefixWritesPerSecond)} writes/s on one prefix, ${r.partitions} partitions at the end`,
     `at-least-once  ${fmt(r.duplicatesDelivered)} duplicate deliveries, ${fmt(r.extraCopies)} objects copied more than once by S3 (idempotent; counted once)`,
     `cost           $${r.costUsd.toFixed(2)} (S3 $${r.cost.s3.toFixed(2)}, SQS $${r.cost.sqs.toFixed(4)}, Lambda $${r.cost.lambda.toFixed(4)} for ${fmt(r.cost.lambdaGbSeconds)} GB-s)`,
+    `failures       ${fmt(r.ledger.failed)} keys failed in the ledger (${
+      Object.entries(r.failures.byCode)
+        .map(([k, v]) => `${k} ${fmt(v)}`)
+        .join(", ") || "none"
+    }), ${fmt(r.failures.copyDlq)} copy DLQ messages, ${fmt(r.failures.requeuedKeys)} keys handed to a later delivery`,
     `rates          per-prefix law ${r.rateLaw.ok ? "held" : "BROKEN"} (busiest second at ${(100 * r.rateLaw.worstSecondRatio).toFixed(0)}% of rate + burst)`,
     `this run       ${wallSeconds.toFixed(1)} s wall, peak RSS ${fmt(Math.round(peakRssMb))} MB; chart ${chart}`,
   ];

@@ -85,10 +85,35 @@ export interface SimResult {
   /** The per-prefix rate law: accepted requests never above the rate (cumulative and per second). */
   readonly rateLaw: { readonly ok: boolean; readonly worstSecondRatio: number; readonly worstCumulativeRatio: number };
   readonly peakPrefixWritesPerSecond: number;
+  /**
+   * Destination prefixes that accepted writes, per second until the last copy, on average: how many of the
+   * job's prefixes its copies reached at once (listing in key order reaches a few at a time).
+   */
+  readonly meanPrefixesWritten: number;
   /** The destination's write partitions at the end (one per prefix until sustained load doubles one). */
   readonly partitions: number;
   readonly outcome: "done" | "timeout" | "idle";
+  /** Why a run is not exactly once: keys the ledger records as failed, by error code and by deliveries, and the DLQs. */
+  readonly failures: FailureDigest;
   readonly timeline: readonly Sample[];
+}
+
+export interface FailureDigest {
+  /** Keys failed in the ledger, by error code. */
+  readonly byCode: Readonly<Record<string, number>>;
+  /** Keys failed in the ledger, by the deliveries they had had. */
+  readonly byAttempts: Readonly<Record<string, number>>;
+  /** Objects the ledger's tree counts copied, and objects it counts copied twice (see SimLedger.count). */
+  readonly copiedOnce: number;
+  readonly countedTwice: number;
+  /** Outcomes recorded again for a batch id (duplicate deliveries); the last one stands. */
+  readonly rerecorded: number;
+  /** Messages sent to the copy DLQ by the copier (a record per key) and moved there by SQS (maxReceiveCount). */
+  readonly copyDlq: number;
+  readonly copyDeadLettered: number;
+  readonly listDlq: number;
+  /** Keys the copier handed on to a later delivery (retried, or deferred for lack of time). */
+  readonly requeuedKeys: number;
 }
 
 const QUEUE_URLS = { LIST_QUEUE_URL: "list", COPY_QUEUE_URL: "copy", LIST_DLQ_URL: "listDlq", COPY_DLQ_URL: "copyDlq" };
@@ -250,13 +275,14 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   });
 
   const summary = ledger.summary();
+  const counted = ledger.count();
   const exactlyOnce =
     outcome === "done" &&
     summary.complete &&
     summary.copied === objects &&
     summary.failed === 0 &&
-    ledger.copiedOnce === objects &&
-    ledger.countedTwice === 0;
+    counted.copiedOnce === objects &&
+    counted.countedTwice === 0;
   const simulatedMs = ledger.allCopiedAt ?? endMs;
   let extraCopies = 0;
   for (const n of s3.copies) if (n > 1) extraCopies += n - 1;
@@ -287,8 +313,16 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     timeouts: list.stats.timeouts + copy.stats.timeouts,
     rateLaw: law.law,
     peakPrefixWritesPerSecond: law.peakWrites,
+    meanPrefixesWritten: meanPrefixesWritten([...s3.loads.values()], simulatedMs / 1000),
     partitions: [...s3.loads.values()].filter((l) => l.bucket === "destination").reduce((n, l) => n + l.write.partitions, 0),
     outcome,
+    failures: {
+      ...ledger.failureDigest(),
+      ...counted,
+      copyDlq: copyDlq.sent,
+      copyDeadLettered: queues.copy.deadLettered,
+      listDlq: listDlq.sent,
+    },
     timeline,
   };
 }
@@ -346,6 +380,17 @@ function costOf(
   const gbSeconds = ((list.billedMs + copy.billedMs) / 1000) * (LAMBDA_MODEL.memoryMb / 1024);
   const lambda = gbSeconds * prices.lambda.perGbSecond + ((list.invocations + copy.invocations) * prices.lambda.perMillionRequests) / 1e6;
   return { s3: s3Cost, sqs: sqsCost, lambda, gbSeconds, total: s3Cost + sqsCost + lambda };
+}
+
+/** The mean, over the whole seconds before `endSeconds`, of destination prefixes that accepted a write. */
+function meanPrefixesWritten(loads: readonly PrefixLoad[], endSeconds: number): number {
+  const seconds = Math.max(1, Math.floor(endSeconds));
+  let written = 0;
+  for (const load of loads) {
+    if (load.bucket !== "destination") continue;
+    for (let s = 0; s < seconds; s++) if ((load.write.accepted[s] ?? 0) > 0) written++;
+  }
+  return round(written / seconds, 2);
 }
 
 /** Checks that no prefix accepted more than its rate allows: per whole second (rate + burst) and since the start. */

@@ -6,10 +6,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { compareKeys } from "../../lambdas/core/keyOrder.ts";
+import type { BatchOutcome } from "../../lambdas/core/ports.ts";
 import { loadPriceTable } from "../../scripts/lib/plan.ts";
-import { VirtualClock } from "../../scripts/sim/clock.ts";
+import { Random, VirtualClock } from "../../scripts/sim/clock.ts";
+import { SimLedger } from "../../scripts/sim/ledger.ts";
 import { type SimOptions, simulate } from "../../scripts/sim/run.ts";
-import { SourceKeys } from "../../scripts/sim/s3.ts";
+import { SimS3, SourceKeys } from "../../scripts/sim/s3.ts";
 
 const prices = loadPriceTable();
 const run = (options: Omit<SimOptions, "prices">) => simulate({ prices, ...options });
@@ -52,6 +54,60 @@ describe("simulate", () => {
 
     assert.notDeepEqual(b.timeline, a.timeline);
     assert.equal(b.exactlyOnce, true);
+  });
+});
+
+describe("the simulated ledger's count", () => {
+  const outcome = (batchId: string, copiedKeys: string[], children: string[] = []): BatchOutcome => ({
+    jobId: "sim",
+    batchId,
+    copied: copiedKeys.length,
+    copiedBytes: 0,
+    vanished: [],
+    failed: [],
+    children: children.map((id) => ({ batchId: id, keys: 1, bytes: 0 })),
+    copiedKeys,
+  });
+  /** A ledger over 3 keys whose listing recorded the batches `listed`, and the outcomes recorded in this order. */
+  async function count(listed: string[], recorded: BatchOutcome[]) {
+    const clock = new VirtualClock();
+    const keys = new SourceKeys(3, 1);
+    const ledger = new SimLedger(clock, new SimS3(clock, new Random(1), keys, "source", 1), keys);
+    const done = (async () => {
+      await ledger.recordPortion({
+        jobId: "sim",
+        range: {},
+        listed: 3,
+        continued: false,
+        batches: listed.map((batchId) => ({ batchId, keys: 3, bytes: 0 })),
+      });
+      for (const o of recorded) await ledger.recordBatches([o]);
+    })();
+    await clock.run(() => false, 60_000);
+    await done;
+    return { ...ledger.count(), summary: ledger.summary() };
+  }
+  const [k0, k1, k2] = [0, 1, 2].map((g) => new SourceKeys(3, 1).keyAt(g)) as [string, string, string];
+
+  it("counts a key once when a twin delivery handed it to a child and the first outcome stands", async () => {
+    // The twin throttled k2 and handed it on (child c); the first delivery, recorded last, copied all three.
+    const result = await count(["b"], [outcome("b", [k0, k1], ["c"]), outcome("c", [k2]), outcome("b", [k0, k1, k2])]);
+
+    assert.deepEqual([result.copiedOnce, result.countedTwice], [3, 0]);
+    assert.equal(result.summary.copied, 3);
+  });
+
+  it("counts a key once when the twin's outcome, with its child, stands", async () => {
+    const result = await count(["b"], [outcome("b", [k0, k1, k2]), outcome("b", [k0, k1], ["c"]), outcome("c", [k2])]);
+
+    assert.deepEqual([result.copiedOnce, result.countedTwice], [3, 0]);
+    assert.equal(result.summary.copied, 3);
+  });
+
+  it("counts twice a key that two listed batches copied: the pipeline emitted it twice", async () => {
+    const result = await count(["b", "d"], [outcome("b", [k0, k1, k2]), outcome("d", [k2])]);
+
+    assert.deepEqual([result.copiedOnce, result.countedTwice], [3, 1]);
   });
 });
 
