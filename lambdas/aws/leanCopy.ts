@@ -7,7 +7,26 @@
  * middleware someone changed, keeps the SDK path.
  */
 import type { S3Client } from "@aws-sdk/client-s3";
-import { Pool } from "undici";
+import type { Dispatcher, Pool } from "undici";
+
+/**
+ * undici's Pool and its request API alone, loaded at the first copy: the
+ * whole package adds ~100 ms to every function's cold start (fetch,
+ * WebSocket, caches), these two ~40 ms, and only the copy function copies.
+ */
+interface Http {
+  readonly Pool: typeof Pool;
+  readonly request: (this: Pool, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+}
+let http: Promise<Http> | undefined;
+function loadHttp(): Promise<Http> {
+  http ??= Promise.all([import("undici/lib/dispatcher/pool.js"), import("undici/lib/api/api-request.js")]).then(([p, r]) => ({
+    Pool: p.default,
+    request: r.default,
+  }));
+  return http;
+}
+
 import type { JobOptions } from "../core/jobOptions.ts";
 
 export interface LeanCopyRequest {
@@ -80,6 +99,7 @@ interface Target {
   readonly base: string;
   readonly hostHeader: string;
   readonly pool: Pool;
+  readonly request: Http["request"];
   readonly signer: Awaited<ReturnType<ClientParts["signer"]>>;
   readonly signingRegion: string;
   readonly signingService: string;
@@ -164,7 +184,7 @@ export class LeanCopier {
       signingService: t.signingService,
     });
     const s = signed as { path: string; headers: Record<string, string> };
-    const response = await t.pool.request({ method: "PUT", path: `${s.path}?x-id=CopyObject`, headers: s.headers });
+    const response = await t.request.call(t.pool, { method: "PUT", path: `${s.path}?x-id=CopyObject`, headers: s.headers });
     const body = await response.body.text();
     const id = response.headers["x-amz-request-id"];
     const requestId = Array.isArray(id) ? id[0] : id;
@@ -215,9 +235,10 @@ export class LeanCopier {
     const signer = await p.signer({ name: "sigv4", signingName: signingService, signingRegion, properties: {} });
     const port = url.port === "" ? undefined : Number(url.port);
     const base = url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`;
+    const { Pool: PoolClass, request } = await loadHttp();
     let pool = this.pools.get(url.origin);
     if (pool === undefined) {
-      pool = new Pool(url.origin, {
+      pool = new PoolClass(url.origin, {
         connections: this.http.connections,
         connectTimeout: this.http.connectTimeoutMs,
         headersTimeout: this.http.responseTimeoutMs,
@@ -227,6 +248,7 @@ export class LeanCopier {
     }
     return {
       pool,
+      request,
       protocol: url.protocol,
       hostname: url.hostname,
       port,
