@@ -105,7 +105,7 @@ async function main(): Promise<number> {
     );
   for (const f of result.failures.slice(0, 20))
     process.stderr.write(`failed: ${JSON.stringify(f.key)} ${f.error.code}: ${f.error.message}\n`);
-  if (!result.complete)
+  if (!result.complete && !result.haltedEarly)
     process.stderr.write(
       `not proven complete: ${result.pendingBatches} batch(es) without an outcome, ${manifest ? "manifest chunks" : "ranges"} covered: ${result.rangesCovered}\n`,
     );

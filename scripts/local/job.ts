@@ -232,7 +232,8 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
     s3Ledger.readRecords(jobId),
   ]);
   dlq = { list: listDlqDepth, copy: copyDlqDepth };
-  const accounted = account(records.portions, records.outcomes, { deletion: records.deletion });
+  // A halted job's purged batches count as halted keys, as `status` counts them.
+  const accounted = account(records.portions, records.outcomes, { deletion: records.deletion, halted: haltedEarly });
   summary = accounted.summary;
   const keptQueues: string[] = [];
   if (!options.keepQueues) {
