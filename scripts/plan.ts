@@ -38,7 +38,8 @@ const USAGE = `usage: npm run plan -- --source s3://BUCKET[/PREFIX] [--manifest 
   --copy-concurrency N      copies in flight per copy invocation (default ${DEFAULTS.copyConcurrency})
   --list-concurrency N      list function invocations at once (default ${DEFAULTS.listConcurrency})
   --prefixes N              partitioned prefixes S3 spreads the requests over (default ${DEFAULTS.prefixes}, the worst case):
-                            S3 serves 3,500 PUT/COPY/POST/DELETE and 5,500 GET/HEAD requests a second per prefix
+                            S3 serves 3,500 PUT/COPY/POST/DELETE and 5,500 GET/HEAD requests a second per prefix;
+                            keys are listed in order, so at most --list-concurrency of them are written at once
   --multipart-threshold SIZE  copy objects above SIZE by parts (default 64MiB; always above 5GiB)
   --part-size SIZE          bytes per part, 5MiB-5GiB (default 64MiB; grown to fit 10,000 parts)
   --sync                    sync mode: the destination is listed too (assumed as large as the source);
@@ -156,7 +157,8 @@ function report(
   row(
     "duration",
     `about ${formatSeconds(plan.projectedSeconds)}, set by ${BOTTLENECK_NAMES[plan.bottleneck]} ` +
-      `(${capacity.lambdaConcurrency} copy invocations x ${capacity.copyConcurrency} in flight, ${capacity.prefixes} prefix${capacity.prefixes === 1 ? "" : "es"})`,
+      `(${capacity.lambdaConcurrency} copy invocations x ${capacity.copyConcurrency} in flight, ${capacity.prefixes} prefix${capacity.prefixes === 1 ? "" : "es"}` +
+      `${plan.prefixesAtOnce < capacity.prefixes ? `, ${plan.prefixesAtOnce} written at once as keys are listed in order` : ""})`,
   );
   row(
     "",

@@ -5,6 +5,8 @@
  * is our assumption and says so. Change a figure here, not in the models.
  */
 
+import { EVENT_SOURCE_SCALING } from "../../lambdas/core/eventSource.ts";
+
 /** A latency distribution: lognormal with this median and spread (sigma of the log), plus a floor. */
 export interface Latency {
   /** Median in ms. */
@@ -88,10 +90,9 @@ export const LAMBDA_MODEL = {
    * per minute. The maximum number of batches that an event source mapping can process simultaneously is 1,000."
    * We add one poller every 60/300 s while the queue has visible messages, up to min(1,000, maximum concurrency).
    * Scaling back down when traffic is low is not modelled (it changes no request and no invocation).
+   * The figures are lambdas/core/eventSource.ts's, which `plan` uses too.
    */
-  initialConcurrency: 5,
-  scaleUpPerMinute: 300,
-  maxConcurrency: 1000,
+  ...EVENT_SOURCE_SCALING,
   /** Batch sizes and timeouts of the stack (lib/s3-fanout-stack.ts): list 1 message and 15 min, copy 10 and 5 min. */
   listBatchSize: 1,
   copyBatchSize: 10,

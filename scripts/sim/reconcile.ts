@@ -61,6 +61,10 @@ for (const job of (values.jobs ?? "").split(",")) {
     simCopyInvocations: sim.requests.lambda.copy,
     simPeakCopyInvocations: sim.peakCopyInvocations,
     simSlowDowns: sim.requests.s3.slowDown,
+    planPrefixesAtOnce: plan.prefixesAtOnce,
+    simMeanPrefixesWritten: sim.meanPrefixesWritten,
+    gbSecondsRatio: Math.round((100 * sim.cost.lambdaGbSeconds) / Math.max(plan.lambdaGbSeconds, 1e-9)) / 100,
+    failures: sim.failures,
     exactlyOnce: sim.exactlyOnce,
     wallSeconds: Math.round(wall),
   };
@@ -69,10 +73,10 @@ for (const job of (values.jobs ?? "").split(",")) {
 }
 const f = (x: unknown) => (typeof x === "number" ? x.toLocaleString("en-US", { maximumFractionDigits: 2 }) : String(x));
 process.stdout.write(
-  "| objects | prefixes | plan s (bottleneck) | sim s (bottleneck) | sim/plan | plan $ | sim $ | plan GB-s | sim GB-s | copy invocations plan / sim (peak) |\n|---|---|---|---|---|---|---|---|---|---|\n",
+  "| objects | prefixes | plan s (bottleneck) | sim s (bottleneck) | sim/plan | plan $ | sim $ | plan GB-s | sim GB-s | sim/plan GB-s | prefixes at once plan / sim (mean written) | copy invocations plan / sim (peak) | exactly once |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
 );
 for (const r of rows)
   process.stdout.write(
-    `| ${f(r.objects)} | ${r.prefixes} | ${f(r.planSeconds)} (${r.planBottleneck}) | ${f(r.simSeconds)} (${r.simBottleneck}) | ${f(r.secondsRatio)} | ${f(r.planCost)} | ${f(r.simCost)} | ${f(r.planLambdaGbSeconds)} | ${f(r.simLambdaGbSeconds)} | ${f(r.planCopyInvocations)} / ${f(r.simCopyInvocations)} (${r.simPeakCopyInvocations}) |\n`,
+    `| ${f(r.objects)} | ${r.prefixes} | ${f(r.planSeconds)} (${r.planBottleneck}) | ${f(r.simSeconds)} (${r.simBottleneck}) | ${f(r.secondsRatio)} | ${f(r.planCost)} | ${f(r.simCost)} | ${f(r.planLambdaGbSeconds)} | ${f(r.simLambdaGbSeconds)} | ${f(r.gbSecondsRatio)} | ${r.planPrefixesAtOnce} / ${f(r.simMeanPrefixesWritten)} | ${f(r.planCopyInvocations)} / ${f(r.simCopyInvocations)} (${r.simPeakCopyInvocations}) | ${r.exactlyOnce ? "yes" : "NO"} |\n`,
   );
 if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);

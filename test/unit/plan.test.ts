@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { GiB, MiB, planParts } from "../../lambdas/core/copyPlan.ts";
 import { ConfigError } from "../../lambdas/core/errors.ts";
+import { EVENT_SOURCE_SCALING, rampedConcurrency, rampedSeconds, rampedWork } from "../../lambdas/core/eventSource.ts";
 import {
   countMessages,
   estimateMessages,
@@ -155,6 +156,29 @@ describe("copy messages", () => {
   });
 });
 
+describe("the SQS event source's ramp", () => {
+  it("starts 5 invocations and adds 300 a minute up to its cap, as AWS documents", () => {
+    assert.deepEqual(EVENT_SOURCE_SCALING, { initialConcurrency: 5, scaleUpPerMinute: 300, maxConcurrency: 1000 });
+    assert.equal(rampedConcurrency(1_000, 0), 5);
+    assert.equal(rampedConcurrency(1_000, 60), 305);
+    assert.equal(rampedConcurrency(1_000, 199), 1_000);
+    assert.equal(rampedConcurrency(5_000, 1_000), 1_000);
+    // (1,000 - 5) / 5 = 199 s to reach 1,000: 5 x 199 + 2.5 x 199^2 invocation-seconds on the way.
+    close(rampedWork(1_000, 199), 99_997.5);
+    close(rampedWork(1_000, 299), 99_997.5 + 100_000);
+    assert.equal(rampedWork(3, 10), 30);
+  });
+
+  it("inverts: the seconds to do some work are those whose ramp does that work", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2_000 }), fc.double({ min: 0, max: 1e7, noNaN: true }), (cap, work) => {
+        const seconds = rampedSeconds(cap, work);
+        assert.ok(Math.abs(rampedWork(cap, seconds) - work) <= 1e-6 * Math.max(1, work));
+      }),
+    );
+  });
+});
+
 describe("planJob", () => {
   it("plans 1,000,000 objects of 1 KiB: a million copies, 1,000 list pages, $5.00 of copy requests", () => {
     const plan = uniformPlan(1_000_000, KiB);
@@ -185,14 +209,19 @@ describe("planJob", () => {
     assert.equal(plan.costByOperation.s3.ledgerPut, 0.00506);
     assert.equal(plan.cost.s3, 5.01006);
     assert.equal(plan.cost.sqs, 0.00201); // 5,024 billed requests x $0.40 per million
-    // One prefix: 1,000,000 copies at 3,500/s take 285.7 s, and 50 copy invocations wait through all of it.
+    // One prefix: 1,000,000 copies at 3,500/s take 285.7 s, and the copy invocations wait through all of it,
+    // as many as the event source has started: 5, then 5 more a second, up to 50 after 9 s.
     assert.equal(plan.bottleneck, "s3-write-rate");
+    assert.equal(plan.prefixesAtOnce, 1);
     close(plan.projectedSeconds, 285.714, 1e-3);
-    close(plan.bottlenecks.lambda, 33.266, 1e-3); // (1e6 x 0.1 s + 20.48 s of bytes + 1,000 x 0.03 s) / 64 + 1,000 x 0.1 s, over 50
-    close(plan.bottlenecks.listing, 25.11, 1e-3); // (1,000 pages x 0.25 s + 11 x 0.1 s) / 10
-    close(plan.lambdaGbSeconds, (1_000_000 / 3_500) * 50 + 251.1, 1e-3);
-    close(plan.cost.lambda, 14_536.814286 * 0.0000133334 + 1_011 * 0.0000002);
-    close(plan.cost.total, 5.01006 + 0.0020096 + 0.1938252 + 0.0002022);
+    // 1,663.29 invocation-seconds ((1e6 x 0.1 s + 20.48 s of bytes + 1,000 x 0.03 s) / 64 + 1,000 x 0.1 s):
+    // 247.5 of them in the 9 s ramp to 50, the rest at 50.
+    close(plan.bottlenecks.lambda, 9 + (1_663.28875 - 247.5) / 50, 1e-3);
+    // 251.1 s of listing ((1,000 pages x 0.25 s + 11 x 0.1 s)): 7.5 in the 1 s ramp to 10, the rest at 10.
+    close(plan.bottlenecks.listing, 1 + (251.1 - 7.5) / 10, 1e-3);
+    close(plan.lambdaGbSeconds, 247.5 + (1_000_000 / 3_500 - 9) * 50 + 251.1, 1e-3);
+    close(plan.cost.lambda, 14_334.314286 * 0.0000133334 + 1_011 * 0.0000002);
+    close(plan.cost.total, 5.01006 + 0.0020096 + 0.191125 + 0.0002022);
     close(plan.cost.perMillionObjects, plan.cost.total, 1e-5);
     assert.equal(plan.usefulConcurrency, 6); // 1,663.3 busy seconds over 285.7 s
     // Batch Operations: $0.25 + $1.00 per million + the same $5.00 of CopyObject.
@@ -202,16 +231,34 @@ describe("planJob", () => {
   it("spreads over more prefixes until Lambda is the bottleneck, and stops billing the wait", () => {
     const plan = uniformPlan(1_000_000, KiB, { capacity: { prefixes: 10 } });
     assert.equal(plan.bottleneck, "lambda");
-    close(plan.projectedSeconds, 33.266, 1e-3);
+    close(plan.projectedSeconds, 37.316, 1e-3);
     close(plan.bottlenecks["s3-write-rate"], 28.571, 1e-3);
     close(plan.lambdaGbSeconds, 1_663.28875 + 251.1, 1e-3);
   });
 
+  it("writes to no more prefixes at once than list invocations are at work: keys are listed in order", () => {
+    const narrow = uniformPlan(1_000_000, KiB, { capacity: { prefixes: 16, lambdaConcurrency: 1_000 } });
+    assert.equal(narrow.prefixesAtOnce, 10);
+    close(narrow.bottlenecks["s3-write-rate"], 1_000_000 / 35_000, 1e-3);
+    const wider = uniformPlan(1_000_000, KiB, { capacity: { prefixes: 16, lambdaConcurrency: 1_000, listConcurrency: 32 } });
+    assert.equal(wider.prefixesAtOnce, 16);
+    close(wider.bottlenecks["s3-write-rate"], 1_000_000 / 56_000, 1e-3);
+  });
+
+  it("bills rate-bound copy invocations by the event source's ramp, not all of them from the first second", () => {
+    // 10M keys at one prefix: 2,857 s. The ramp to 1,000 takes 199 s (99,997.5 invocation-seconds), then 1,000 wait.
+    const plan = uniformPlan(10_000_000, KiB, { capacity: { lambdaConcurrency: 1_000 } });
+    assert.equal(plan.bottleneck, "s3-write-rate");
+    const listBusy = 10_000 * 0.25 + 100 * 0.1; // 10,000 pages, 100 list invocations
+    close(plan.lambdaGbSeconds, 99_997.5 + 1_000 * (10_000_000 / 3_500 - 199) + listBusy, 1e-2);
+  });
+
   it("reproduces the original design's ~8 minutes for 1M objects copied one at a time", () => {
-    // One copy at a time per invocation: (1e6 x 0.1 s + 20.48 + 30) + 1,000 x 0.1 s over 200 invocations.
+    // One copy at a time per invocation: (1e6 x 0.1 s + 20.48 + 30) + 1,000 x 0.1 s = 100,150.48
+    // invocation-seconds; 3,997.5 of them in the 39 s ramp to 200, the rest at 200: 8.7 minutes.
     const plan = uniformPlan(1_000_000, KiB, { capacity: { copyConcurrency: 1, lambdaConcurrency: 200 } });
     assert.equal(plan.bottleneck, "lambda");
-    close(plan.projectedSeconds, 500.752, 1e-3);
+    close(plan.projectedSeconds, 39 + (100_150.48 - 3_997.5) / 200, 1e-3);
   });
 
   it("plans 1,000,000,000 small objects: days at one prefix, under an hour spread wide", () => {
@@ -221,11 +268,11 @@ describe("planJob", () => {
     assert.equal(onePrefix.batchOperations.cost, 6_000.25);
     assert.equal(onePrefix.bottleneck, "s3-write-rate");
     close(onePrefix.projectedSeconds, 1e9 / 3_500, 1e-3);
-    close(onePrefix.bottlenecks.listing, (1_000_000 * 0.25 + 10_000 * 0.1) / 10, 1e-3);
+    close(onePrefix.bottlenecks.listing, 1 + (1_000_000 * 0.25 + 10_000 * 0.1 - 7.5) / 10, 1e-3);
 
     const wide = uniformPlan(1_000_000_000, KiB, { capacity: { prefixes: 100, lambdaConcurrency: 1_000, listConcurrency: 100 } });
     close(wide.projectedSeconds, 1e9 / 350_000, 1e-3);
-    close(wide.bottlenecks.listing, 2_510, 1e-3);
+    close(wide.bottlenecks.listing, 19 + (251_000 - (5 * 19 + 2.5 * 19 * 19)) / 100, 1e-3);
     assert.equal(wide.usefulConcurrency, 583); // 1,663,288.75 busy seconds over 2,857.1 s
     const useful = uniformPlan(1_000_000_000, KiB, { capacity: { prefixes: 100, lambdaConcurrency: 600, listConcurrency: 100 } });
     assert.equal(useful.projectedSeconds, wide.projectedSeconds);
