@@ -61,7 +61,9 @@ export function configFromEnv(env: Env = process.env): PipelineConfig {
     listSplitAfterPages: integer(env, "LIST_SPLIT_AFTER_PAGES", 3, 1),
     listSplitPartPages: integer(env, "LIST_SPLIT_PART_PAGES", 20, 1),
     copyConcurrency: integer(env, "COPY_CONCURRENCY", 64, 1),
-    copySafetyMs: integer(env, "COPY_SAFETY_MS", 20_000),
+    // No try starts with less left than a stalled request takes to be cut off (clients.ts: 5 s to connect,
+    // 60 s to answer) plus time to record the batch: a stall late in an invocation then ends as a retried key.
+    copySafetyMs: integer(env, "COPY_SAFETY_MS", 90_000),
     partConcurrency: integer(env, "PART_CONCURRENCY", 8, 1),
     copyPolicy: {
       triesPerDelivery: integer(env, "COPY_TRIES_PER_DELIVERY", DEFAULT_COPY_POLICY.triesPerDelivery, 1),

@@ -37,9 +37,11 @@ export async function attempt<T>(jobId: string, deps: AttemptDeps, request: () =
   for (let tryNo = 0; tryNo < deps.tries; tryNo++) {
     if (deps.remainingMs() < deps.safetyMs) return last;
     const outcome = await deps.limiter.run(async (slot): Promise<Attempt<T>> => {
-      // Checked in the slot, right before the request: after halt returns, no copy starts.
-      if (await deps.halt.isHalted(jobId)) return { status: "halted" };
       try {
+        // Checked in the slot, right before the request: after halt returns, no copy starts. A marker
+        // that cannot be read fails this try like any transient error (nothing is sent), not the key:
+        // every key in flight shares the one read.
+        if (await deps.halt.isHalted(jobId)) return { status: "halted" };
         const value = await request();
         deps.limiter.onSuccess(slot);
         return { status: "ok", value };
@@ -59,7 +61,8 @@ export async function attempt<T>(jobId: string, deps: AttemptDeps, request: () =
       }
     });
     if (outcome.status !== "failed" || outcome.errorClass === "permanent") return outcome;
-    if (await deps.halt.isHalted(jobId)) return { status: "halted" };
+    // Unreadable here too: the next try's check in the slot decides.
+    if (await deps.halt.isHalted(jobId).catch(() => false)) return { status: "halted" };
     last = outcome;
     deps.onRetry?.(outcome.error, outcome.errorClass, tryNo + 1);
     if (outcome.errorClass === "throttle") continue; // it has rested through its backoff in the slot

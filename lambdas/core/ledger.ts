@@ -173,7 +173,10 @@ export function account(
     for (const o of outcomes.values()) {
       if (seen.has(o.batchId) || o.redriveOf !== undefined || childIds.has(o.batchId)) continue;
       // A batch whose keys the walk already met is a repeat (a listing redelivered and cut anew), not more keys.
-      if (namedKeys(o).some((k) => named.has(k))) continue;
+      const names = namedKeys(o);
+      if (names.some((k) => named.has(k))) continue;
+      // And one unreachable outcome may repeat another: the first counted stands.
+      for (const k of names) named.add(k);
       const keys = o.copied + o.vanished.length + o.failed.length + (o.halted ?? 0) + o.children.reduce((n, c) => n + c.keys, 0);
       listed += keys;
       // Bytes as far as the outcome tells them: a vanished or halted key's size is not recorded.

@@ -16,6 +16,10 @@ import { checkObjects, ensureBucket, generatedKeys, putObjects, seedObject } fro
 import { runLocalJob } from "../../scripts/local/job.ts";
 import { assertSameObjects, bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
 import { listen, readBody, replyWith, upstreamTo } from "../support/forward.ts";
+
+/** Not a timing assertion: without the deadlines these jobs never end, and the test must fail, not hang CI. */
+const STALL_TEST_BOUND_MS = 300_000;
+
 import { lastJson, runOperator, sleep, waitFor } from "../support/localStack.ts";
 
 const DEADLINE_ENV = "S3_FANOUT_REQUEST_TIMEOUT_MS";
@@ -94,7 +98,9 @@ describe("a stalled request", () => {
   ];
 
   for (const c of cases) {
-    it(`is aborted and retried on the ${c.path} path when ${c.stall === "silent" ? "no answer comes" : "its body goes silent"}, and the job copies every key`, async () => {
+    it(`is aborted and retried on the ${c.path} path when ${c.stall === "silent" ? "no answer comes" : "its body goes silent"}, and the job copies every key`, {
+      timeout: STALL_TEST_BOUND_MS,
+    }, async () => {
       // Prepare
       const { source, destination, objects } = await seeded(`stall-${c.lean}-${c.stall}`);
       const proxy = await startStallingProxy(emulator.endpoint, destination, c.stall);
@@ -124,7 +130,9 @@ describe("a stalled request", () => {
     });
   }
 
-  it("leaves a long poll its own longer deadline: a receive answered after 5 s outlasts the 3 s one", async () => {
+  it("leaves a long poll its own longer deadline: a receive answered after 5 s outlasts the 3 s one", {
+    timeout: STALL_TEST_BOUND_MS,
+  }, async () => {
     // Prepare: a proxy that answers each receive 5 s late, as a long poll on an empty queue does.
     const upstream = upstreamTo(emulator.endpoint);
     let delayed = 0;
@@ -157,7 +165,7 @@ describe("a stalled request", () => {
     }
   });
 
-  it("never holds `npm run local`, whose copy threads build their own clients", async () => {
+  it("never holds `npm run local`, whose copy threads build their own clients", { timeout: STALL_TEST_BOUND_MS }, async () => {
     // Prepare
     const { source, destination, objects } = await seeded("stall-cli");
     const proxy = await startStallingProxy(emulator.endpoint, destination, "silent");

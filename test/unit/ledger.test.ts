@@ -416,6 +416,21 @@ describe("account after a halt", () => {
     assert.deepEqual([summary.listed, summary.copied, summary.complete], [2, 2, true]);
   });
 
+  it("counts once two unrecorded batches of the same keys (one stretch listed twice, neither recorded)", () => {
+    // Prepare: the halt stopped a range's listing twice, after each delivery had sent the same keys.
+    const portions = [portion(LOW), portion(HIGH)];
+    const outcomes = outcomesOf(
+      outcome("first", { copied: 3, copiedKeys: ["a", "b", "c"] }),
+      outcome("second", { copied: 3, copiedKeys: ["a", "b", "c"] }),
+    );
+
+    // Act
+    const summary = summarize(portions, outcomes, undefined, true);
+
+    // Assess
+    assert.deepEqual([summary.listed, summary.copied], [3, 3]);
+  });
+
   it("leaves a failed key failed, not halted too, when the halt purged its redrive", () => {
     // Prepare: f failed; a redrive of it was settled into a retry child r1c that the halt purged.
     const portions = [portion(LOW, [ref("b1", 2)]), portion(HIGH)];
