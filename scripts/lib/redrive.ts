@@ -22,6 +22,7 @@ import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
+  ListMessageMoveTasksCommand,
   type Message,
   type QueueAttributeName,
   ReceiveMessageCommand,
@@ -127,6 +128,28 @@ export function moveTaskUnavailable(err: unknown): string | undefined {
   return undefined;
 }
 
+/** A server error that SQS itself answered (an AWS error body), as opposed to an endpoint that has no such action. */
+function answeredBySqs(err: unknown): boolean {
+  const info = errorInfo(err);
+  return (
+    info.status !== undefined &&
+    info.status >= 500 &&
+    !isUnknownAction(err) &&
+    info.code !== "SyntaxError" &&
+    !/deserialization error/i.test(info.message)
+  );
+}
+
+/** Whether a move task is running from this DLQ; false when the endpoint cannot say (it then has none to race). */
+async function moveTaskRunning(sqs: SQSClient, sourceArn: string): Promise<boolean> {
+  try {
+    const out = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: sourceArn, MaxResults: 1 }));
+    return (out.Results ?? []).some((t) => t.Status === "RUNNING");
+  } catch {
+    return false;
+  }
+}
+
 async function attributes(sqs: SQSClient, url: string, names: QueueAttributeName[]): Promise<Record<string, string>> {
   const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: names }));
   return out.Attributes ?? {};
@@ -175,7 +198,15 @@ async function redriveQueue(sqs: SQSClient, queue: WorkQueue, pair: QueuePair, o
     };
   } catch (err) {
     const unavailable = moveTaskUnavailable(err);
-    if (unavailable !== undefined) return manualRedrive(sqs, queue, pair, before, options, unavailable);
+    if (unavailable !== undefined) {
+      // An SQS 5xx is ambiguous (the task may have started): moving by hand beside a running task would race it.
+      if (answeredBySqs(err) && (await moveTaskRunning(sqs, sourceArn))) {
+        throw new RedriveError(
+          `StartMessageMoveTask failed with ${errorInfo(err).code}, but a move task is running for the ${queue} DLQ; wait for it (aws sqs list-message-move-tasks --source-arn ${sourceArn})`,
+        );
+      }
+      return manualRedrive(sqs, queue, pair, before, options, unavailable);
+    }
     const info = errorInfo(err);
     if (info.code === "UnsupportedOperation" || info.code === "AWS.SimpleQueueService.UnsupportedOperation") {
       throw new RedriveError(

@@ -14,6 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { poisonBody } from "../../lambdas/core/messages.ts";
 import type { ObjectStore } from "../../lambdas/core/ports.ts";
+import { EXIT } from "../../scripts/lib/cli.ts";
 import { type Connection, connect, type JobStatus, jobStatus, kickoff } from "../../scripts/lib/operator.ts";
 import { awkwardKeys, checkObjects, ensureBucket, putObjects, seedObject } from "../../scripts/lib/seed.ts";
 import { type LocalStack, startLocalStack } from "../../scripts/local/stack.ts";
@@ -47,18 +48,35 @@ const DENIED: readonly { readonly key: string; readonly line: (bucket: string) =
   },
 ];
 
-/** Forwards to the emulator, but answers StartMessageMoveTask as moto does: a 500 with an HTML page. */
-async function startHtmlMoveTaskProxy(target: string) {
+/**
+ * Forwards to the emulator, but answers StartMessageMoveTask with a 500: an HTML page, as moto does, or SQS's
+ * own InternalError, after which ListMessageMoveTasks says whether the task started after all (`running`).
+ */
+async function startHtmlMoveTaskProxy(
+  target: string,
+  answer: { readonly sqs500: boolean; running: boolean } = { sqs500: false, running: false },
+) {
   const upstream = upstreamTo(target);
   let moveTasks = 0;
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const body = await readBody(req);
-    if (req.headers["x-amz-target"] === "AmazonSQS.StartMessageMoveTask") {
+    const action = req.headers["x-amz-target"];
+    if (action === "AmazonSQS.StartMessageMoveTask") {
       moveTasks++;
+      if (answer.sqs500) {
+        res.writeHead(500, { "content-type": "application/x-amz-json-1.0" });
+        res.end(JSON.stringify({ __type: "com.amazonaws.sqs#InternalError", message: "We encountered an internal error." }));
+        return;
+      }
       res.writeHead(500, { "content-type": "text/html; charset=utf-8" });
       res.end(
         "<!doctype html><html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1></body></html>",
       );
+      return;
+    }
+    if (action === "AmazonSQS.ListMessageMoveTasks" && answer.sqs500) {
+      res.writeHead(200, { "content-type": "application/x-amz-json-1.0" });
+      res.end(JSON.stringify({ Results: answer.running ? [{ Status: "RUNNING", TaskHandle: "t-1", SourceArn: "arn:dlq" }] : [] }));
       return;
     }
     replyWith(res, await upstream.send(req, body));
@@ -225,6 +243,56 @@ describe("npm run redrive / npm run report", () => {
     assert.equal(readFileSync(outFile, "utf8"), HEADER);
     assert.equal(plainReport.code, 0, plainReport.stderr);
     assert.equal(plainReport.stdout, HEADER);
+  });
+
+  it("does not move by hand beside a move task that SQS started despite answering 500; moves by hand once none runs", async () => {
+    // Prepare: a job whose denied keys failed into the copy DLQ; a proxy whose SQS answers StartMessageMoveTask 500.
+    faultOn = true;
+    const source = bucketName("redrive-500-src");
+    const destination = bucketName("redrive-500-dst");
+    await ensureBucket(emulator.s3, source);
+    await ensureBucket(emulator.s3, destination);
+    const objects = DENIED.map((d, i) => seedObject(d.key, i));
+    await putObjects(emulator.s3, source, objects);
+    const { spec } = await kickoff(c, { bucket: source, prefix: "in/" }, { bucket: destination, prefix: "in/" });
+    await waitFor("the job to end with the denied keys failed", async () => {
+      const s = await jobStatus(c, spec.id);
+      return s.complete && s.failed === DENIED.length ? s : undefined;
+    });
+    const answer = { sqs500: true, running: true };
+    const proxy = await startHtmlMoveTaskProxy(emulator.endpoint, answer);
+    faultOn = false;
+    const dlq = c.deployment.copyDlqUrl;
+    try {
+      const run = () =>
+        runOperator("redrive", ["--queue", "copy", "--json", "--outputs", outputs, "--endpoint", proxy.endpoint], proxy.endpoint);
+      const inDlq = await visibleMessages(c, dlq);
+
+      // Act 1: the 500 came, but ListMessageMoveTasks shows the task running.
+      const refused = await run();
+
+      // Assess 1: one line saying what runs, and the DLQ left to that task.
+      assert.equal(refused.code, EXIT.error, refused.stderr);
+      assertOneLineError(refused, /StartMessageMoveTask failed with InternalError, but a move task is running for the copy DLQ/);
+      assert.equal(await visibleMessages(c, dlq), inDlq, "nothing moved by hand beside the running task");
+
+      // Act 2: no task runs after the same 500: moving by hand takes over, and the job ends copied.
+      answer.running = false;
+      const moved = await run();
+
+      // Assess 2
+      assert.equal(moved.code, 0, moved.stderr);
+      const [copyQueue] = lastJson(moved).queues as Record<string, unknown>[];
+      assert.deepEqual([copyQueue?.mode, copyQueue?.moved], ["manual", DENIED.length]);
+      assert.match(String(copyQueue?.fallback), /StartMessageMoveTask failed there \(HTTP 500, InternalError\)/);
+      const done = await waitFor("the job to show every key copied", async () => {
+        const s = await jobStatus(c, spec.id);
+        return s.complete && s.failed === 0 ? s : undefined;
+      });
+      assert.deepEqual([done.copied, done.failed], [objects.length, 0]);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("moves by hand when StartMessageMoveTask answers an HTML 500, and the job then ends with every key copied", async () => {
