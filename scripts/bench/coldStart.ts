@@ -13,11 +13,11 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { type Message, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import type { SQSEvent } from "aws-lambda";
 import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
 import { deploymentContext, readStack, synthesize } from "../../test/support/cloudAssembly.ts";
-import { deployToEmulator, type FunctionSpec } from "../../test/support/emulatedDeployment.ts";
+import { deployToEmulator, type EmulatedQueue, type FunctionSpec } from "../../test/support/emulatedDeployment.ts";
 import { handlerFile, LambdaInstance } from "../../test/support/lambdaSandbox.ts";
 import { deploymentFromOutputs } from "../lib/deployment.ts";
 import { connect, kickoff } from "../lib/operator.ts";
@@ -127,27 +127,7 @@ export async function measureColdStarts(options: ColdStartOptions): Promise<Reco
       );
       const message = received.Messages?.[0];
       if (message === undefined) throw new Error(`cold start of ${role}: no message in ${queue.name} to invoke it with`);
-      const a = message.Attributes ?? {};
-      const event: SQSEvent = {
-        Records: [
-          {
-            messageId: message.MessageId ?? "",
-            receiptHandle: message.ReceiptHandle ?? "",
-            body: message.Body ?? "",
-            attributes: {
-              ApproximateReceiveCount: a.ApproximateReceiveCount ?? "1",
-              SentTimestamp: a.SentTimestamp ?? "",
-              SenderId: a.SenderId ?? "",
-              ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp ?? "",
-            },
-            messageAttributes: {},
-            md5OfBody: message.MD5OfBody ?? "",
-            eventSource: "aws:sqs",
-            eventSourceARN: queue.arn,
-            awsRegion: deployment.region,
-          },
-        ],
-      };
+      const event = sqsEvent([message], queue, deployment.region);
       const samples: ColdStartSample[] = [];
       for (let i = 0; i < options.runs; i++) {
         // Each run a fresh environment, invoked with the same message: its work is idempotent.
@@ -190,4 +170,29 @@ export async function measureColdStarts(options: ColdStartOptions): Promise<Reco
     sqs.destroy();
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** An SQS event as Lambda's event source mapping hands these received messages to the function. */
+export function sqsEvent(messages: readonly Message[], queue: EmulatedQueue, region: string): SQSEvent {
+  return {
+    Records: messages.map((m) => {
+      const a = m.Attributes ?? {};
+      return {
+        messageId: m.MessageId ?? "",
+        receiptHandle: m.ReceiptHandle ?? "",
+        body: m.Body ?? "",
+        attributes: {
+          ApproximateReceiveCount: a.ApproximateReceiveCount ?? "1",
+          SentTimestamp: a.SentTimestamp ?? "",
+          SenderId: a.SenderId ?? "",
+          ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp ?? "",
+        },
+        messageAttributes: {},
+        md5OfBody: m.MD5OfBody ?? "",
+        eventSource: "aws:sqs",
+        eventSourceARN: queue.arn,
+        awsRegion: region,
+      };
+    }),
+  };
 }

@@ -17,7 +17,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import type { SQSEvent } from "aws-lambda";
 import { createS3Client, createSqsClient } from "../../lambdas/aws/clients.ts";
 import { parseCopyBody } from "../../lambdas/core/messages.ts";
 import { deploymentContext, readStack, synthesize } from "../../test/support/cloudAssembly.ts";
@@ -26,7 +25,7 @@ import { type InvocationResult, LambdaInstance } from "../../test/support/lambda
 import { deploymentFromOutputs } from "../lib/deployment.ts";
 import { connect, kickoff } from "../lib/operator.ts";
 import { ensureBucket, mapLimit } from "../lib/seed.ts";
-import { type FunctionColdStart, measureColdStarts } from "./coldStart.ts";
+import { type FunctionColdStart, measureColdStarts, sqsEvent } from "./coldStart.ts";
 import { benchKey } from "./dataset.ts";
 import { round } from "./requests.ts";
 
@@ -308,30 +307,6 @@ async function receiveBatch(sqs: SQSClient, queue: EmulatedQueue, size: number):
     messages.push(...got);
   }
   return messages;
-}
-
-function sqsEvent(messages: readonly Message[], queue: EmulatedQueue, region: string): SQSEvent {
-  return {
-    Records: messages.map((m) => {
-      const a = m.Attributes ?? {};
-      return {
-        messageId: m.MessageId ?? "",
-        receiptHandle: m.ReceiptHandle ?? "",
-        body: m.Body ?? "",
-        attributes: {
-          ApproximateReceiveCount: a.ApproximateReceiveCount ?? "1",
-          SentTimestamp: a.SentTimestamp ?? "",
-          SenderId: a.SenderId ?? "",
-          ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp ?? "",
-        },
-        messageAttributes: {},
-        md5OfBody: m.MD5OfBody ?? "",
-        eventSource: "aws:sqs",
-        eventSourceARN: queue.arn,
-        awsRegion: region,
-      };
-    }),
-  };
 }
 
 /** The records a partial batch response names as failed. */

@@ -5,19 +5,7 @@ import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { awkwardKeys, ensureBucket, generatedKeys, putObjects, seedObject } from "../../scripts/lib/seed.ts";
 import { runLocalJob } from "../../scripts/local/job.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
-import { runOperator } from "../support/localStack.ts";
-
-/** The difference lines: [kind, key]. */
-function differences(stdout: string): [string, string][] {
-  return stdout
-    .trim()
-    .split("\n")
-    .filter((l) => l.includes("\t"))
-    .map((l) => {
-      const [kind, key] = l.split("\t");
-      return [kind ?? "", JSON.parse(key ?? '""') as string];
-    });
-}
+import { runOperator, verifyDifferences } from "../support/localStack.ts";
 
 describe("npm run verify", () => {
   let emulator: TestEmulator;
@@ -71,7 +59,7 @@ describe("npm run verify", () => {
     // Assess
     assert.equal(changed.code, 1);
     assert.deepEqual(
-      differences(changed.stdout).sort(),
+      verifyDifferences(changed.stdout).sort(),
       [
         ["different size", "a b+c%20d"],
         ["extra", "extra\nkey"],

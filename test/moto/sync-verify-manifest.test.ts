@@ -15,22 +15,10 @@ import { checkObjects, ensureBucket, generatedKeys, putObjects, type SeedObject,
 import { LOCAL_LEDGER_BUCKET, type LocalJobOptions, runLocalJob } from "../../scripts/local/job.ts";
 import { bucketName, type TestEmulator } from "../support/emulator.ts";
 import { MiB, putLarge } from "../support/largeObject.ts";
-import { lastJson, listKeys, runOperator } from "../support/localStack.ts";
+import { lastJson, listKeys, runOperator, verifyDifferences } from "../support/localStack.ts";
 import { motoKeys, motoTier, startMoto } from "../support/moto.ts";
 
 const tier = await motoTier();
-
-/** The difference lines verify prints: [kind, key]. */
-function differences(stdout: string): [string, string][] {
-  return stdout
-    .trim()
-    .split("\n")
-    .filter((l) => l.includes("\t"))
-    .map((l) => {
-      const [kind, key] = l.split("\t");
-      return [kind ?? "", JSON.parse(key ?? '""') as string];
-    });
-}
 
 describe("sync, verify and manifests on moto", { skip: tier.skip }, () => {
   let moto: TestEmulator;
@@ -104,7 +92,7 @@ describe("sync, verify and manifests on moto", { skip: tier.skip }, () => {
     // Assess: verify names every difference; the sync copies exactly those and leaves the extra key alone.
     assert.equal(dirty.code, 1, dirty.stderr);
     assert.deepEqual(
-      differences(dirty.stdout)
+      verifyDifferences(dirty.stdout)
         .map(([kind, key]) => `${kind.split(" ")[0]} ${key}`)
         .sort(),
       [...changed.map((k) => `different ${k}`), `extra only-in-destination`, `missing ${added.key}`, `missing ${removed}`].sort(),

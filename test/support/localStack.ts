@@ -76,6 +76,18 @@ export function assertOneLineError(run: CommandRun, pattern: RegExp): void {
   assert.doesNotMatch(run.stderr, /\n\s+at /);
 }
 
+/** The difference lines `verify` prints: [kind, key]. */
+export function verifyDifferences(stdout: string): [string, string][] {
+  return stdout
+    .trim()
+    .split("\n")
+    .filter((l) => l.includes("\t"))
+    .map((l) => {
+      const [kind, key] = l.split("\t");
+      return [kind ?? "", JSON.parse(key ?? '""') as string];
+    });
+}
+
 /** The last stdout line, parsed as the one JSON object `--json` promises. */
 export function lastJson(run: CommandRun): Record<string, unknown> {
   const last = run.stdout.trim().split("\n").at(-1) ?? "";
