@@ -39,6 +39,9 @@ export type FromCopyThread =
   | { readonly type: "error"; readonly where: string; readonly error: string }
   | { readonly type: "ledger"; readonly op: MirrorOp; readonly arg: unknown };
 
+/** How long a thread may take to finish its invocations once asked to stop: beyond any invocation's own timeout. */
+const STOP_GRACE_MS = 120_000;
+
 /** A thread that dies is started again this many times in a job; past that the job stops with its error. */
 const MAX_RESTARTS = 8;
 
@@ -106,7 +109,12 @@ export class CopyThreads {
         (w) =>
           new Promise<void>((resolve) => {
             const done = () => void w.terminate().then(() => resolve());
-            w.once("exit", () => resolve());
+            // A thread that does not answer (its invocations stuck past their deadline) is ended anyway.
+            const timer = setTimeout(done, STOP_GRACE_MS).unref();
+            w.once("exit", () => {
+              clearTimeout(timer);
+              resolve();
+            });
             w.on("message", (m: FromCopyThread) => {
               if (m.type === "stopped") done();
             });
