@@ -191,8 +191,10 @@ describe("manifest jobs on the emulator", () => {
         manifest,
         endpoint: emulator.endpoint,
         pageSize: 25,
+        // The safety margin is the whole timeout: each invocation continues after its first page however
+        // fast the machine (with 380 ms, a quick one listed many pages in one and the count below varied).
         listTimeoutMs: 400,
-        listSafetyMs: 380,
+        listSafetyMs: 400,
         wrapStore: countingCopies(copies),
         logLevel: "SILENT",
       });
