@@ -96,8 +96,10 @@ describe("pipeline on the emulator", () => {
       destination: { bucket: destination, prefix: "" },
       endpoint: emulator.endpoint,
       pageSize: 20,
+      // The safety margin is the whole timeout: each invocation continues after its first page, however fast
+      // the machine is (the count of portions below must not depend on it).
       listTimeoutMs: 400,
-      listSafetyMs: 380,
+      listSafetyMs: 400,
       logLevel: "SILENT",
     });
 
