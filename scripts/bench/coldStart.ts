@@ -22,6 +22,7 @@ import { handlerFile, LambdaInstance } from "../../test/support/lambdaSandbox.ts
 import { deploymentFromOutputs } from "../lib/deployment.ts";
 import { connect, kickoff } from "../lib/operator.ts";
 import { ensureBucket, putObjects, seedObject } from "../lib/seed.ts";
+import { sqsRecord } from "../local/runner.ts";
 import { round } from "./requests.ts";
 
 export interface ColdStartSample {
@@ -127,7 +128,7 @@ export async function measureColdStarts(options: ColdStartOptions): Promise<Reco
       );
       const message = received.Messages?.[0];
       if (message === undefined) throw new Error(`cold start of ${role}: no message in ${queue.name} to invoke it with`);
-      const event = sqsEvent([message], queue, deployment.region);
+      const event = sqsEvent([message], queue);
       const samples: ColdStartSample[] = [];
       for (let i = 0; i < options.runs; i++) {
         // Each run a fresh environment, invoked with the same message: its work is idempotent.
@@ -173,26 +174,6 @@ export async function measureColdStarts(options: ColdStartOptions): Promise<Reco
 }
 
 /** An SQS event as Lambda's event source mapping hands these received messages to the function. */
-export function sqsEvent(messages: readonly Message[], queue: EmulatedQueue, region: string): SQSEvent {
-  return {
-    Records: messages.map((m) => {
-      const a = m.Attributes ?? {};
-      return {
-        messageId: m.MessageId ?? "",
-        receiptHandle: m.ReceiptHandle ?? "",
-        body: m.Body ?? "",
-        attributes: {
-          ApproximateReceiveCount: a.ApproximateReceiveCount ?? "1",
-          SentTimestamp: a.SentTimestamp ?? "",
-          SenderId: a.SenderId ?? "",
-          ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp ?? "",
-        },
-        messageAttributes: {},
-        md5OfBody: m.MD5OfBody ?? "",
-        eventSource: "aws:sqs",
-        eventSourceARN: queue.arn,
-        awsRegion: region,
-      };
-    }),
-  };
+export function sqsEvent(messages: readonly Message[], queue: EmulatedQueue): SQSEvent {
+  return { Records: messages.map((m) => sqsRecord(m, queue.arn)) };
 }

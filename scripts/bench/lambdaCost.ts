@@ -136,7 +136,7 @@ export async function measureCopyCost(options: LambdaCostOptions): Promise<CopyC
       for (;;) {
         const batch = await receiveBatch(sqs, listQueue, sourceOf(list).batchSize);
         if (batch.length === 0) break;
-        const result = await lister.invoke(sqsEvent(batch, listQueue, deployment.region));
+        const result = await lister.invoke(sqsEvent(batch, listQueue));
         const failed = failedIds(result);
         if (failed.size > 0) throw new Error(`Lambda cost: the list function failed: ${describeFailure(result)}`);
         await deleteMessages(sqs, listQueue, batch);
@@ -161,7 +161,7 @@ export async function measureCopyCost(options: LambdaCostOptions): Promise<CopyC
         // The environment's first invocation takes one message, as the cold start's does; the rest come a full batch at a time.
         const batch = await receiveBatch(sqs, copyQueue, coldInvocation === undefined ? 1 : mapping.batchSize);
         if (batch.length === 0) break;
-        const result = await environment.invoke(sqsEvent(batch, copyQueue, deployment.region));
+        const result = await environment.invoke(sqsEvent(batch, copyQueue));
         if (!result.ok) throw new Error(`Lambda cost: the copy function failed: ${describeFailure(result)}`);
         const failed = failedIds(result);
         const keys = batch.filter((m) => !failed.has(m.MessageId ?? "")).reduce((n, m) => n + parseCopyBody(m.Body ?? "").items.length, 0);

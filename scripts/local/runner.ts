@@ -135,7 +135,7 @@ export class EventSourceRunner {
   private async invoke(worker: number, handler: SqsBatchHandler, messages: Message[]): Promise<void> {
     const { timeoutMs } = this.options;
     const deadline = Date.now() + timeoutMs;
-    const event: SQSEvent = { Records: messages.map((m) => this.toRecord(m)) };
+    const event: SQSEvent = { Records: messages.map((m) => sqsRecord(m, this.options.queueArn)) };
     this.stats.invocations++;
     this.stats.messages += messages.length;
     const stopHeartbeat = this.heartbeat(messages);
@@ -223,26 +223,6 @@ export class EventSourceRunner {
     this.stats.errors++;
   }
 
-  private toRecord(m: Message): SQSRecord {
-    const attrs = m.Attributes ?? {};
-    return {
-      messageId: m.MessageId ?? "",
-      receiptHandle: m.ReceiptHandle ?? "",
-      body: m.Body ?? "",
-      attributes: {
-        ApproximateReceiveCount: attrs.ApproximateReceiveCount ?? "1",
-        SentTimestamp: attrs.SentTimestamp ?? String(Date.now()),
-        SenderId: attrs.SenderId ?? "local",
-        ApproximateFirstReceiveTimestamp: attrs.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
-      },
-      messageAttributes: {},
-      md5OfBody: m.MD5OfBody ?? "",
-      eventSource: "aws:sqs",
-      eventSourceARN: this.options.queueArn,
-      awsRegion: this.options.queueArn.split(":")[3] ?? "us-east-1",
-    };
-  }
-
   private context(worker: number, deadline: number): Context {
     const name = this.options.functionName;
     const requestId = `local-${name}-${worker}-${this.stats.invocations}`;
@@ -279,4 +259,25 @@ async function withDeadline<T>(work: Promise<T>, deadline: number, timeoutMs: nu
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A received message as Lambda's SQS event source hands it to the function (the bench's sandboxes use it too). */
+export function sqsRecord(m: Message, queueArn: string): SQSRecord {
+  const attrs = m.Attributes ?? {};
+  return {
+    messageId: m.MessageId ?? "",
+    receiptHandle: m.ReceiptHandle ?? "",
+    body: m.Body ?? "",
+    attributes: {
+      ApproximateReceiveCount: attrs.ApproximateReceiveCount ?? "1",
+      SentTimestamp: attrs.SentTimestamp ?? String(Date.now()),
+      SenderId: attrs.SenderId ?? "local",
+      ApproximateFirstReceiveTimestamp: attrs.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+    },
+    messageAttributes: {},
+    md5OfBody: m.MD5OfBody ?? "",
+    eventSource: "aws:sqs",
+    eventSourceARN: queueArn,
+    awsRegion: queueArn.split(":")[3] ?? "us-east-1",
+  };
 }
