@@ -289,7 +289,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   const bottlenecks = classify(timeline, simulatedMs / 1000, copy, list, options.copyConcurrency ?? SIM_DEFAULTS.copyConcurrency);
   const bottleneck = (Object.entries(bottlenecks) as [SimBottleneck, number][]).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
   const cost = costOf(s3.counts, sqs, list.stats, copy.stats, options.prices);
-  const law = rateLaw([...s3.loads.values()]);
+  const law = rateLaw(s3.loads);
   return {
     objects,
     copied: summary.copied,
@@ -313,8 +313,8 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     timeouts: list.stats.timeouts + copy.stats.timeouts,
     rateLaw: law.law,
     peakPrefixWritesPerSecond: law.peakWrites,
-    meanPrefixesWritten: meanPrefixesWritten([...s3.loads.values()], simulatedMs / 1000),
-    partitions: [...s3.loads.values()].filter((l) => l.bucket === "destination").reduce((n, l) => n + l.write.partitions, 0),
+    meanPrefixesWritten: meanPrefixesWritten(s3.loads, simulatedMs / 1000),
+    partitions: s3.loads.filter((l) => l.bucket === "destination").reduce((n, l) => n + l.write.partitions, 0),
     outcome,
     failures: {
       ...ledger.failureDigest(),

@@ -76,8 +76,14 @@ export class SourceKeys {
   indexOf(key: string): number {
     const slash = key.indexOf("/");
     const p = this.byName.get(key.slice(0, slash));
-    if (p === undefined || !/^\d{10}\.dat$/.test(key.slice(slash + 1))) return -1;
-    const j = Number(key.slice(slash + 1, slash + 1 + DIGITS));
+    if (p === undefined || key.length !== slash + 1 + DIGITS + 4 || !key.endsWith(".dat")) return -1;
+    // Parsed by hand: this runs for every copy and every ledger record, and a RegExp and a slice each time cost.
+    let j = 0;
+    for (let i = slash + 1; i <= slash + DIGITS; i++) {
+      const d = key.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) return -1;
+      j = j * 10 + d;
+    }
     const start = this.starts[p] ?? 0;
     return j < (this.starts[p + 1] ?? 0) - start ? start + j : -1;
   }
@@ -112,10 +118,8 @@ export class SourceKeys {
   }
 }
 
-export type RequestClass = "read" | "write";
-
 /** The request rate of one class on one prefix: a token bucket, empty at the start, and the rule for growing. */
-class RateBucket {
+export class RateBucket {
   private tokens = 0;
   private at = 0;
   partitions = 1;
@@ -202,8 +206,13 @@ export interface S3Counts {
   internalError: number;
 }
 
+/** S3's error as the SDK shapes it. Without a stack: nothing reads it, and capturing one per SlowDown is most of the cost of a throttled request. */
 function s3Error(name: string, status: number, message: string): Error {
-  return Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  const error = new Error(message);
+  Error.stackTraceLimit = limit;
+  return Object.assign(error, { name, $metadata: { httpStatusCode: status } });
 }
 
 export class SimS3 implements ObjectStore, MultipartStore {
@@ -224,7 +233,10 @@ export class SimS3 implements ObjectStore, MultipartStore {
   };
   /** Copies of each source object the destination received (CopyObject or a completed upload). */
   readonly copies: Uint16Array;
-  readonly loads = new Map<string, PrefixLoad>();
+  /** Every prefix that took a request, in the order it first did. */
+  readonly loads: PrefixLoad[] = [];
+  /** The same, by bucket and prefix: no key string is built per request to find one. */
+  private readonly loadsOf = new Map<string, Map<string, PrefixLoad>>();
   private readonly uploads = new Map<string, { parts: UploadedPart[] }>();
   private uploadSeq = 0;
 
@@ -241,27 +253,38 @@ export class SimS3 implements ObjectStore, MultipartStore {
   private load(bucket: string, key: string): PrefixLoad {
     const slash = key.indexOf("/");
     const prefix = slash < 0 ? key : key.slice(0, slash);
-    const id = `${bucket}\0${prefix}`;
-    let load = this.loads.get(id);
+    let ofBucket = this.loadsOf.get(bucket);
+    if (ofBucket === undefined) {
+      ofBucket = new Map();
+      this.loadsOf.set(bucket, ofBucket);
+    }
+    let load = ofBucket.get(prefix);
     if (load === undefined) {
       load = new PrefixLoad(bucket, prefix);
-      this.loads.set(id, load);
+      ofBucket.set(prefix, load);
+      this.loads.push(load);
     }
     return load;
   }
 
-  /** Admits a request on every prefix it touches, or answers SlowDown (after its latency). */
-  private async admit(op: S3Operation, touches: readonly (readonly [PrefixLoad, RequestClass])[]): Promise<void> {
+  /**
+   * Admits a request on the prefix it touches, and on a second one (a copy's source) when given, or answers
+   * SlowDown (after its latency). Two fixed arguments rather than a list: no array per request.
+   */
+  private async admit(op: S3Operation, a: RateBucket, b?: RateBucket): Promise<void> {
     const now = this.clock.now();
-    let ok = true;
-    for (const [load, cls] of touches) if (!load[cls].refill(now)) ok = false;
-    if (!ok) {
+    // Both refilled (each counts the attempt towards its growth rule), whatever the first answers.
+    const okA = a.refill(now);
+    const okB = b === undefined || b.refill(now);
+    if (!okA || !okB) {
       this.counts.slowDown++;
-      for (const [load, cls] of touches) load[cls].throttled++;
+      a.throttled++;
+      if (b !== undefined) b.throttled++;
       await this.clock.sleep(this.random.latency(S3_MODEL.slowDown));
       throw s3Error("SlowDown", 503, "Please reduce your request rate.");
     }
-    for (const [load, cls] of touches) load[cls].take(now);
+    a.take(now);
+    b?.take(now);
     if (this.random.chance(S3_MODEL.internalErrorRate)) {
       this.counts.internalError++;
       await this.clock.sleep(this.random.latency(S3_MODEL.metadata));
@@ -281,7 +304,7 @@ export class SimS3 implements ObjectStore, MultipartStore {
     // A listing page is a read on the prefix its first key is in.
     const first =
       from < this.keys.objects ? this.keys.keyAt(Math.min(from, this.keys.objects - 1)) : (request.startAfter ?? request.prefix);
-    await this.admit("list", [[this.load(request.bucket, first), "read"]]);
+    await this.admit("list", this.load(request.bucket, first).read);
     await this.clock.sleep(this.random.latency(S3_MODEL.list));
     const objects = [];
     for (let g = from; g < to; g++) objects.push({ key: this.keys.keyAt(g), size: this.sizeBytes, etag: this.etagOf(g) });
@@ -289,10 +312,11 @@ export class SimS3 implements ObjectStore, MultipartStore {
   }
 
   async copy(request: CopyRequest): Promise<void> {
-    await this.admit("copy", [
-      [this.load(request.destinationBucket, request.destinationKey), "write"],
-      [this.load(request.sourceBucket, request.sourceKey), "read"],
-    ]);
+    await this.admit(
+      "copy",
+      this.load(request.destinationBucket, request.destinationKey).write,
+      this.load(request.sourceBucket, request.sourceKey).read,
+    );
     await this.clock.sleep(this.random.latency(S3_MODEL.copy) + (1000 * request.size) / S3_MODEL.copyBytesPerSecond);
     this.applyCopy(request.sourceKey);
   }
@@ -304,7 +328,7 @@ export class SimS3 implements ObjectStore, MultipartStore {
   }
 
   async head(bucket: string, key: string): Promise<ObjectHead> {
-    await this.admit("head", [[this.load(bucket, key), "read"]]);
+    await this.admit("head", this.load(bucket, key).read);
     await this.clock.sleep(this.random.latency(S3_MODEL.metadata));
     const g = this.keys.indexOf(key);
     if (g < 0) throw s3Error("NotFound", 404, "Not Found");
@@ -312,13 +336,13 @@ export class SimS3 implements ObjectStore, MultipartStore {
   }
 
   async tagging(bucket: string, key: string): Promise<string> {
-    await this.admit("tagging", [[this.load(bucket, key), "read"]]);
+    await this.admit("tagging", this.load(bucket, key).read);
     await this.clock.sleep(this.random.latency(S3_MODEL.metadata));
     return "";
   }
 
   async createUpload(bucket: string, key: string): Promise<string> {
-    await this.admit("createUpload", [[this.load(bucket, key), "write"]]);
+    await this.admit("createUpload", this.load(bucket, key).write);
     await this.clock.sleep(this.random.latency(S3_MODEL.metadata));
     const id = `upload-${++this.uploadSeq}`;
     this.uploads.set(id, { parts: [] });
@@ -326,10 +350,11 @@ export class SimS3 implements ObjectStore, MultipartStore {
   }
 
   async copyPart(request: Parameters<MultipartStore["copyPart"]>[0]): Promise<string> {
-    await this.admit("uploadPartCopy", [
-      [this.load(request.bucket, request.key), "write"],
-      [this.load(request.sourceBucket, request.sourceKey), "read"],
-    ]);
+    await this.admit(
+      "uploadPartCopy",
+      this.load(request.bucket, request.key).write,
+      this.load(request.sourceBucket, request.sourceKey).read,
+    );
     const bytes = request.last - request.first + 1;
     await this.clock.sleep(this.random.latency(S3_MODEL.uploadPartCopy) + (1000 * bytes) / S3_MODEL.copyBytesPerSecond);
     const upload = this.uploads.get(request.uploadId);
@@ -340,20 +365,20 @@ export class SimS3 implements ObjectStore, MultipartStore {
   }
 
   async listParts(bucket: string, key: string, uploadId: string): Promise<UploadedPart[]> {
-    await this.admit("listParts", [[this.load(bucket, key), "read"]]);
+    await this.admit("listParts", this.load(bucket, key).read);
     await this.clock.sleep(this.random.latency(S3_MODEL.metadata));
     return [...(this.uploads.get(uploadId)?.parts ?? [])].sort((a, b) => a.partNumber - b.partNumber);
   }
 
   async complete(bucket: string, key: string, uploadId: string): Promise<void> {
-    await this.admit("completeUpload", [[this.load(bucket, key), "write"]]);
+    await this.admit("completeUpload", this.load(bucket, key).write);
     await this.clock.sleep(this.random.latency(S3_MODEL.metadata));
     if (!this.uploads.delete(uploadId)) throw s3Error("NoSuchUpload", 404, "The specified upload does not exist.");
     this.applyCopy(key);
   }
 
   async abort(bucket: string, key: string, uploadId: string): Promise<void> {
-    await this.admit("abortUpload", [[this.load(bucket, key), "write"]]);
+    await this.admit("abortUpload", this.load(bucket, key).write);
     await this.clock.sleep(this.random.latency(S3_MODEL.metadata));
     this.uploads.delete(uploadId);
   }
