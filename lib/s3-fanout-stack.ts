@@ -26,7 +26,11 @@ export interface S3FanoutStackProps extends StackProps {
   readonly destinationKmsKeyArn?: string;
   /** Existing bucket for the job ledger (not a source or destination bucket); context `ledgerBucket`. @default a new private bucket */
   readonly ledgerBucket?: string;
-  /** Concurrent list invocations at most (2-1000); context `listMaxConcurrency`. @default 10 */
+  /**
+   * Concurrent list invocations at most (2-1000); context `listMaxConcurrency`. Keys are listed in order, so
+   * the copies reach about one prefix per list invocation at work: 32 lets a job over 16 prefixes write to most
+   * of them at once (docs/capacity-and-cost.md, Simulated at scale). @default 32
+   */
   readonly listMaxConcurrency?: number;
   /** Concurrent copy invocations at most (2-1000); context `copyMaxConcurrency`. @default 50 */
   readonly copyMaxConcurrency?: number;
@@ -96,7 +100,7 @@ export class S3FanoutStack extends Stack {
         `ledgerBucket "${ledgerName}" is also a source or destination bucket: a job must not copy or verify its own bookkeeping`,
       );
     }
-    const listMaxConcurrency = maxConcurrency("listMaxConcurrency", props.listMaxConcurrency ?? 10);
+    const listMaxConcurrency = maxConcurrency("listMaxConcurrency", props.listMaxConcurrency ?? 32);
     const copyMaxConcurrency = maxConcurrency("copyMaxConcurrency", props.copyMaxConcurrency ?? 50);
     const copyConcurrency = props.copyConcurrency ?? 64;
     if (!Token.isUnresolved(copyConcurrency) && (!Number.isInteger(copyConcurrency) || copyConcurrency < 1)) {

@@ -22,7 +22,7 @@ import { countProgress } from "./lib/progress.ts";
 import { formatS3Url, parseS3Url } from "./lib/s3url.ts";
 
 /** The stack's defaults (lib/s3-fanout-stack.ts, lambdas/config.ts). */
-const DEFAULTS = { concurrency: 50, copyConcurrency: 64, listConcurrency: 10, prefixes: 1 };
+const DEFAULTS = { concurrency: 50, copyConcurrency: 64, listConcurrency: 32, prefixes: 1 };
 
 const USAGE = `usage: npm run plan -- --source s3://BUCKET[/PREFIX] [--manifest s3://BUCKET/KEY] [--endpoint URL] [--json]
        npm run plan -- --source s3://BUCKET[/PREFIX] --dest s3://BUCKET[/PREFIX] --sync --delete [--max-delete N] [--json]

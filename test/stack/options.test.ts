@@ -155,6 +155,20 @@ describe("KMS keys and an existing ledger bucket", () => {
       .map((s) => ({ actions: [...asArray(s.statement.Action)].sort(), resources: asArray(s.statement.Resource).map(render) }));
   const roleId = (fn: PipelineFunction) => stack.getLogicalId(fn.role.node.defaultChild as CfnElement);
 
+  test("without concurrency in context, the list event source allows 32 invocations at once and the copy one 50", () => {
+    const mappings = Object.values(resources).filter((r) => r.Type === "AWS::Lambda::EventSourceMapping");
+    const concurrencyOf = (fn: PipelineFunction) =>
+      mappings
+        .filter(
+          (r) =>
+            render((r.Properties as { FunctionName: unknown }).FunctionName) ===
+            render({ Ref: stack.getLogicalId(fn.fn.node.defaultChild as CfnElement) }),
+        )
+        .map((r) => (r.Properties as { ScalingConfig?: { MaximumConcurrency?: number } }).ScalingConfig?.MaximumConcurrency);
+    assert.deepEqual(concurrencyOf(stack.lister), [32]);
+    assert.deepEqual(concurrencyOf(stack.copier), [50]);
+  });
+
   test("the copy role may decrypt with the source key and encrypt with the destination key", () => {
     assert.deepEqual(kmsGrants(roleId(stack.copier)), [
       { actions: ["kms:Decrypt"], resources: [SOURCE_KEY] },
