@@ -12,6 +12,7 @@ import { Random, VirtualClock } from "../../scripts/sim/clock.ts";
 import { SimLedger } from "../../scripts/sim/ledger.ts";
 import { type SimOptions, simulate } from "../../scripts/sim/run.ts";
 import { SimS3, SourceKeys } from "../../scripts/sim/s3.ts";
+import { SimQueue } from "../../scripts/sim/sqs.ts";
 
 const prices = loadPriceTable();
 const run = (options: Omit<SimOptions, "prices">) => simulate({ prices, ...options });
@@ -124,6 +125,14 @@ describe("the simulated source's keys", () => {
     // A bound that is no key (a split point) falls between keys.
     assert.equal(keys.firstAfter("1000/0000000005.dat\u0000"), keys.indexOf("1000/0000000006.dat"));
     assert.equal(keys.indexOf("1000/0000000625.dat"), -1);
+    for (const notAKey of [
+      "1000/000000000x.dat",
+      "1000/00000000005.dat",
+      "1000/0000000005.da",
+      "1000/0000000005.datx",
+      "9999/0000000005.dat",
+    ])
+      assert.equal(keys.indexOf(notAKey), -1, notAKey);
     assert.deepEqual(keys.prefixRange("1000/"), [625, 1_250]);
   });
 });
@@ -142,5 +151,39 @@ describe("the virtual clock", () => {
 
     assert.equal(outcome, "idle");
     assert.deepEqual(fired, ["a", "slept at 25", "c"]);
+  });
+});
+
+describe("the simulated queue", () => {
+  it("delivers every body as it was sent, long (kept deflated) or short, and to its DLQ after the last receive", async () => {
+    const clock = new VirtualClock();
+    const dlq = new SimQueue(clock, new Random(1), "dlq", 1_000);
+    const queue = new SimQueue(clock, new Random(1), "work", 1_000, dlq);
+    const long = JSON.stringify({
+      items: Array.from({ length: 100 }, (_, i) => ({ key: `data/${String(i).padStart(10, "0")}.dat`, k: "\u00e9\ud83d\ude00" })),
+    });
+    const short = '{"v":1}';
+    queue.send(long);
+    queue.send(short);
+
+    const first = await queue.receive(10, 0);
+    assert.deepEqual(
+      first.map((m) => m.body),
+      [long, short],
+    );
+    // Never deleted: each comes back after its visibility timeout, until the fifth receive sends it to the DLQ.
+    const later: string[] = [];
+    const done = (async () => {
+      while (later.length < 8) for (const m of await queue.receive(10, 2_000)) later.push(m.body);
+    })();
+    await clock.run(() => dlq.depth === 2, 60_000);
+    await done;
+    const parked = await dlq.receive(10, 0);
+
+    assert.deepEqual(later, [long, short, long, short, long, short, long, short]);
+    assert.deepEqual(
+      parked.map((m) => m.body),
+      [long, short],
+    );
   });
 });
