@@ -122,8 +122,8 @@ export const LAMBDA_MODEL = {
 /** The defaults of the CLI (scripts/simulate.ts), as the stack deploys. */
 export const SIM_DEFAULTS = {
   sizeBytes: 1024,
-  /** The stack's listMaxConcurrency / copyMaxConcurrency defaults (lib/s3-fanout-stack.ts). */
-  listConcurrency: 10,
+  /** The stack's listMaxConcurrency / copyMaxConcurrency defaults (lib/s3-fanout-stack.ts; listing 10 before 4a8d9a2). */
+  listConcurrency: 32,
   copyConcurrency: 50,
   /** Copies in flight per copy invocation: the stack's COPY_CONCURRENCY. */
   copiesInFlight: 64,
