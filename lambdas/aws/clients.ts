@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { ConfigError } from "../core/errors.ts";
-import { LeanCopier, type LeanHttpOptions } from "./leanCopy.ts";
+import { type LeanHttpOptions, LeanS3 } from "./leanS3.ts";
 import { Sha256 } from "./sha256.ts";
 
 export interface ClientOptions {
@@ -92,10 +92,11 @@ function common(options: ClientOptions, minTimeoutMs = 0) {
 export function createS3Client(options: ClientOptions = {}): S3Client {
   const base = common(options);
   const client = new S3Client({ ...base, forcePathStyle: base.endpoint !== undefined });
-  // Copy clients (one SDK attempt: the copier retries) may send CopyObject the lean way; see leanCopierOf.
-  if (base.maxAttempts === 1 && process.env.S3_FANOUT_LEAN_COPY !== "0") {
+  // Its listings, and the copies of a copy client (one SDK attempt: the copier retries), may go the lean way; see leanS3Of.
+  if (process.env.S3_FANOUT_LEAN_COPY !== "0") {
     leanCandidates.set(client, {
       stack: client.middlewareStack.identify().length,
+      copies: base.maxAttempts === 1,
       http: {
         connections: base.requestHandler.httpAgent.maxSockets,
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
@@ -106,27 +107,37 @@ export function createS3Client(options: ClientOptions = {}): S3Client {
   return client;
 }
 
-/** Copy clients built here, with the size of their middleware stack when built and their sockets' settings. */
-const leanCandidates = new WeakMap<S3Client, { readonly stack: number; readonly http: LeanHttpOptions }>();
-const leanCopiers = new WeakMap<S3Client, LeanCopier | null>();
+/** S3 clients built here: the size of their middleware stack when built, whether they copy, their sockets' settings. */
+const leanCandidates = new WeakMap<S3Client, { readonly stack: number; readonly copies: boolean; readonly http: LeanHttpOptions }>();
+const leanPaths = new WeakMap<S3Client, LeanS3 | null>();
 const SDK_SEND = S3Client.prototype.send;
 
 /**
- * The lean CopyObject sender of a copy client built by createS3Client, or
- * undefined for the SDK path: any other client, S3_FANOUT_LEAN_COPY=0, or a
- * client whose send was replaced (a mock) or whose middleware stack grew (a
- * request counter, a fault injector), since the lean path would bypass them.
- * Decided at the first copy, as cacheMiddleware fixes the stack then too.
+ * The lean path of a client built by createS3Client, or undefined for the
+ * SDK path: any other client, S3_FANOUT_LEAN_COPY=0, or a client whose send
+ * was replaced (a mock) or whose middleware stack grew (a request counter, a
+ * fault injector), since the lean path would bypass them. Decided at its
+ * first use, as cacheMiddleware fixes the stack then too.
  */
-export function leanCopierOf(client: S3Client): LeanCopier | undefined {
+function leanS3Of(client: S3Client): LeanS3 | undefined {
   if (client.send !== SDK_SEND) return undefined;
-  let lean = leanCopiers.get(client);
+  let lean = leanPaths.get(client);
   if (lean === undefined) {
     const built = leanCandidates.get(client);
-    lean = built !== undefined && client.middlewareStack.identify().length === built.stack ? new LeanCopier(client, built.http) : null;
-    leanCopiers.set(client, lean);
+    lean = built !== undefined && client.middlewareStack.identify().length === built.stack ? new LeanS3(client, built.http) : null;
+    leanPaths.set(client, lean);
   }
   return lean ?? undefined;
+}
+
+/** The lean CopyObject sender of a copy client (one SDK attempt) built by createS3Client; see leanS3Of. */
+export function leanCopierOf(client: S3Client): LeanS3 | undefined {
+  return leanCandidates.get(client)?.copies ? leanS3Of(client) : undefined;
+}
+
+/** The lean ListObjectsV2 of a client built by createS3Client; see leanS3Of. */
+export function leanListerOf(client: S3Client): LeanS3 | undefined {
+  return leanS3Of(client);
 }
 
 export function createSqsClient(options: ClientOptions = {}): SQSClient {

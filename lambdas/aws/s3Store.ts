@@ -24,8 +24,8 @@ import type {
   ObjectStore,
   UploadedPart,
 } from "../core/ports.ts";
-import { leanCopierOf } from "./clients.ts";
-import { leanCovers } from "./leanCopy.ts";
+import { leanCopierOf, leanListerOf } from "./clients.ts";
+import { leanCovers } from "./leanS3.ts";
 
 /** The object without its undefined fields: requests carry only what was set. */
 function defined<T extends object>(o: T): Partial<T> {
@@ -71,6 +71,8 @@ export class S3ObjectStore implements ObjectStore, MultipartStore, ObjectDeleter
   }
 
   async listPage(request: ListPageRequest): Promise<ListPage> {
+    const lean = await leanListerOf(this.s3)?.listPage(request, decodeS3ListKey);
+    if (lean !== undefined) return lean;
     const out = await this.s3.send(
       new ListObjectsV2Command({
         Bucket: request.bucket,

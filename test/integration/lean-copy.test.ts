@@ -9,7 +9,7 @@ import type http from "node:http";
 import { after, before, describe, it } from "node:test";
 import { CreateBucketCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { createS3Client, leanCopierOf } from "../../lambdas/aws/clients.ts";
-import { leanCovers } from "../../lambdas/aws/leanCopy.ts";
+import { leanCovers } from "../../lambdas/aws/leanS3.ts";
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
 import { classifyError, errorInfo } from "../../lambdas/core/retry.ts";

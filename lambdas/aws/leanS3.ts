@@ -1,33 +1,17 @@
 /**
- * A lean CopyObject: the S3 client's own endpoint rules, credential chain and
- * SigV4 signer, without its per-request middleware stack and schema serde,
- * sent over undici's connection pool rather than node:http (half the CPU a
- * request on this machine: README, Hot path). It is used only for what it
- * covers (see `leanCovers`); everything else, and any client whose send or
- * middleware someone changed, keeps the SDK path.
+ * Lean CopyObject and ListObjectsV2: the S3 client's own endpoint rules,
+ * credential chain and SigV4 signer, without its per-request middleware
+ * stack and schema serde, sent over undici connections rather than
+ * node:http (half the CPU a request on this machine: README, Hot path).
+ * Copies take it only for what it covers (see `leanCovers`); a listing
+ * takes it only while the answer is what it knows, and goes the SDK's way
+ * (with the SDK's retries) for anything else. Any client whose send or
+ * middleware someone changed keeps the SDK path.
  */
 import type { S3Client } from "@aws-sdk/client-s3";
-import type { Dispatcher, Pool } from "undici";
-
-/**
- * undici's Pool and its request API alone, loaded at the first copy: the
- * whole package adds ~100 ms to every function's cold start (fetch,
- * WebSocket, caches), these two ~40 ms, and only the copy function copies.
- */
-interface Http {
-  readonly Pool: typeof Pool;
-  readonly request: (this: Pool, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
-}
-let http: Promise<Http> | undefined;
-function loadHttp(): Promise<Http> {
-  http ??= Promise.all([import("undici/lib/dispatcher/pool.js"), import("undici/lib/api/api-request.js")]).then(([p, r]) => ({
-    Pool: p.default,
-    request: r.default,
-  }));
-  return http;
-}
-
 import type { JobOptions } from "../core/jobOptions.ts";
+import type { ListedObject } from "../core/ports.ts";
+import { Connections, type LeanHttpOptions, type LeanRequest } from "./leanHttp.ts";
 
 export interface LeanCopyRequest {
   readonly bucket: string;
@@ -82,14 +66,7 @@ interface ClientParts {
   systemClockOffset?: number;
 }
 
-/** The HTTP side of the lean path: as the clients' handler is set (clients.ts), with every deadline enforced. */
-export interface LeanHttpOptions {
-  /** Connections per endpoint: the copies in flight and more. */
-  readonly connections: number;
-  readonly connectTimeoutMs: number;
-  /** Time to the response's headers, and between its body's chunks (S3 trickles whitespace while a copy runs). */
-  readonly responseTimeoutMs: number;
-}
+export type { LeanHttpOptions } from "./leanHttp.ts";
 
 interface Target {
   readonly protocol: string;
@@ -98,8 +75,7 @@ interface Target {
   /** The URL path up to the key: `/` (virtual-hosted) or `/bucket/` (path style), plus any endpoint path. */
   readonly base: string;
   readonly hostHeader: string;
-  readonly pool: Pool;
-  readonly request: Http["request"];
+  readonly connections: Connections;
   readonly signer: Awaited<ReturnType<ClientParts["signer"]>>;
   readonly signingRegion: string;
   readonly signingService: string;
@@ -139,9 +115,77 @@ function codeForStatus(status: number): string {
   return `HTTP${status}`;
 }
 
-export class LeanCopier {
+/** The SDK's query encoding (RFC 3986: encodeURIComponent, and `!'()*` too), which the signer canonicalizes alike. */
+function encodeQueryValue(v: string): string {
+  return encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** SHA-256 of an empty payload: what the SDK sends as x-amz-content-sha256 for a bodyless request (the signer then hashes nothing). */
+const EMPTY_PAYLOAD_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/** The text of the first `<tag>…</tag>` in xml[from, to), XML-unescaped; undefined when absent. */
+function textOf(xml: string, tag: string, from: number, to: number): string | undefined {
+  const open = xml.indexOf(`<${tag}>`, from);
+  if (open < 0 || open >= to) return undefined;
+  const start = open + tag.length + 2;
+  const end = xml.indexOf(`</${tag}>`, start);
+  if (end < 0 || end > to) return undefined;
+  const text = xml.slice(start, end);
+  return text.includes("&") ? unescapeXml(text) : text;
+}
+
+/** A ListObjectsV2 page as listed (keys still URL-encoded), or undefined for an answer this parser does not know. */
+export interface LeanListPage {
+  readonly objects: readonly ListedObject[];
+  readonly nextToken: string | undefined;
+}
+
+/**
+ * The fields of a ListObjectsV2 result with EncodingType=url that listing reads: each Contents' Key
+ * (URL-decoded by `decode`), Size and ETag; IsTruncated and NextContinuationToken. Undefined for
+ * anything else (no ListBucketResult, keys not URL-encoded, a size that is not a number), which then
+ * goes the SDK's way. With EncodingType=url no key text holds `<`, so a tag search cannot land inside one.
+ */
+export function parseListPage(xml: string, decode: (encoded: string) => string): LeanListPage | undefined {
+  const root = xml.indexOf("<ListBucketResult");
+  if (root < 0) return undefined;
+  const objects: ListedObject[] = [];
+  let firstContents = -1;
+  let pos = root;
+  for (;;) {
+    const open = xml.indexOf("<Contents>", pos);
+    if (open < 0) break;
+    const close = xml.indexOf("</Contents>", open);
+    if (close < 0) return undefined;
+    if (firstContents < 0) firstContents = open;
+    const key = textOf(xml, "Key", open, close);
+    const size = Number(textOf(xml, "Size", open, close) ?? "0");
+    if (key === undefined || !Number.isSafeInteger(size)) return undefined;
+    objects.push({ key: decode(key), size, etag: textOf(xml, "ETag", open, close) });
+    pos = close + 11;
+  }
+  // The result's own fields, outside every Contents (S3 puts them first; others after).
+  const head = firstContents < 0 ? xml.length : firstContents;
+  const field = (tag: string) => textOf(xml, tag, root, head) ?? textOf(xml, tag, pos, xml.length);
+  if (field("EncodingType") !== "url") return undefined;
+  const truncated = field("IsTruncated");
+  if (truncated !== "true" && truncated !== "false") return undefined;
+  const nextToken = truncated === "true" ? field("NextContinuationToken") : undefined;
+  if (truncated === "true" && nextToken === undefined) return undefined;
+  return { objects, nextToken };
+}
+
+export interface LeanListRequest {
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly startAfter?: string | undefined;
+  readonly token?: string | undefined;
+  readonly maxKeys: number;
+}
+
+export class LeanS3 {
   private readonly targets = new Map<string, Promise<Target | undefined>>();
-  private readonly pools = new Map<string, Pool>();
+  private readonly connections = new Map<string, Promise<Connections>>();
   private readonly parts: ClientParts;
 
   constructor(
@@ -149,6 +193,52 @@ export class LeanCopier {
     private readonly http: LeanHttpOptions,
   ) {
     this.parts = client.config as unknown as ClientParts;
+  }
+
+  /** Signs a bodyless request with the SDK's signer and sends it on the target's connections. */
+  private async send(
+    t: Target,
+    method: LeanRequest["method"],
+    path: string,
+    query: Record<string, string>,
+    headers: Record<string, string>,
+  ) {
+    headers["x-amz-content-sha256"] = EMPTY_PAYLOAD_SHA256;
+    const signed = (await t.signer.sign(
+      { method, protocol: t.protocol, hostname: t.hostname, port: t.port, path, query, headers, body: undefined },
+      {
+        signingDate: new Date(Date.now() + (this.parts.systemClockOffset ?? 0)),
+        signingRegion: t.signingRegion,
+        signingService: t.signingService,
+      },
+    )) as { path: string; headers: Record<string, string> };
+    let search = "";
+    for (const k in query) search += `${search === "" ? "?" : "&"}${k}=${encodeQueryValue(query[k] as string)}`;
+    return t.connections.request({ method, path: `${signed.path}${search}`, headers: signed.headers });
+  }
+
+  /**
+   * One ListObjectsV2 page with EncodingType=url, or undefined when this path cannot tell what the SDK's
+   * would: an endpoint it does not cover, an error of any kind, an answer it does not parse. The
+   * caller then lists that page the SDK's way, retries and error mapping included.
+   */
+  async listPage(r: LeanListRequest, decode: (encoded: string) => string): Promise<LeanListPage | undefined> {
+    try {
+      const t = await this.target(r.bucket);
+      if (t === undefined) return undefined;
+      const query: Record<string, string> = { "list-type": "2" };
+      if (r.token !== undefined) query["continuation-token"] = r.token;
+      query["encoding-type"] = "url";
+      query["max-keys"] = String(r.maxKeys);
+      if (r.prefix) query.prefix = r.prefix;
+      if (r.token === undefined && r.startAfter !== undefined) query["start-after"] = r.startAfter;
+      // The bucket's own path: `/bucket/` path style, `/` virtual-hosted.
+      const response = await this.send(t, "GET", t.base, query, { host: t.hostHeader });
+      if (response.status !== 200) return undefined;
+      return parseListPage(response.body, decode);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Sends the copy; false (nothing sent) when the SDK's rules give this bucket an endpoint the lean path does not cover. */
@@ -168,29 +258,11 @@ export class LeanCopier {
     if (o?.sse) headers["x-amz-server-side-encryption"] = o.sse;
     if (o?.sse === "aws:kms" && o.sseKmsKeyId) headers["x-amz-server-side-encryption-aws-kms-key-id"] = o.sseKmsKeyId;
     if (o?.requesterPays) headers["x-amz-request-payer"] = "requester";
-    const request = {
-      method: "PUT",
-      protocol: t.protocol,
-      hostname: t.hostname,
-      port: t.port,
-      path: `${t.base}${encodeKeyPath(r.key)}`,
-      query: { "x-id": "CopyObject" },
-      headers,
-      body: undefined,
-    };
-    const signed = await t.signer.sign(request, {
-      signingDate: new Date(Date.now() + (this.parts.systemClockOffset ?? 0)),
-      signingRegion: t.signingRegion,
-      signingService: t.signingService,
-    });
-    const s = signed as { path: string; headers: Record<string, string> };
-    const response = await t.request.call(t.pool, { method: "PUT", path: `${s.path}?x-id=CopyObject`, headers: s.headers });
-    const body = await response.body.text();
-    const id = response.headers["x-amz-request-id"];
-    const requestId = Array.isArray(id) ? id[0] : id;
-    if (response.statusCode >= 300) {
-      const code = xmlText(body, "Code") ?? codeForStatus(response.statusCode);
-      throw new LeanS3Error(code, xmlText(body, "Message") ?? "", response.statusCode, requestId);
+    const response = await this.send(t, "PUT", `${t.base}${encodeKeyPath(r.key)}`, { "x-id": "CopyObject" }, headers);
+    const { body, requestId } = response;
+    if (response.status >= 300) {
+      const code = xmlText(body, "Code") ?? codeForStatus(response.status);
+      throw new LeanS3Error(code, xmlText(body, "Message") ?? "", response.status, requestId);
     }
     // S3 may answer a copy 200 and fail it in the body, or cut the body short: as the SDK's throw200Exceptions, a 503.
     if (body.length === 0) throw new LeanS3Error("InternalError", "S3 aborted request", 503, requestId);
@@ -235,20 +307,13 @@ export class LeanCopier {
     const signer = await p.signer({ name: "sigv4", signingName: signingService, signingRegion, properties: {} });
     const port = url.port === "" ? undefined : Number(url.port);
     const base = url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`;
-    const { Pool: PoolClass, request } = await loadHttp();
-    let pool = this.pools.get(url.origin);
-    if (pool === undefined) {
-      pool = new PoolClass(url.origin, {
-        connections: this.http.connections,
-        connectTimeout: this.http.connectTimeoutMs,
-        headersTimeout: this.http.responseTimeoutMs,
-        bodyTimeout: this.http.responseTimeoutMs,
-      });
-      this.pools.set(url.origin, pool);
+    let connections = this.connections.get(url.origin);
+    if (connections === undefined) {
+      connections = Connections.open(url.origin, this.http);
+      this.connections.set(url.origin, connections);
     }
     return {
-      pool,
-      request,
+      connections: await connections,
       protocol: url.protocol,
       hostname: url.hostname,
       port,
