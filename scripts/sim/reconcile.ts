@@ -1,18 +1,25 @@
 /**
- * npx tsx scripts/sim/reconcile.ts [--jobs 100000x1,100000x16,...] [--json]
+ * npx tsx scripts/sim/reconcile.ts [--jobs 100000x1,100000x16,...] [--results FILE,...] [--json]
  * `plan` (lambdas/core/plan.ts, on paper: uniform 1 KiB objects) beside the simulator on the same jobs, at
  * --copy-concurrency 1000 and the stack's other defaults; prints the table of docs/capacity-and-cost.md.
- * Each simulated job runs in full, so 10M-object jobs take many minutes.
+ * Each simulated job runs in full, so 10M-object jobs take many minutes (half an hour and more here):
+ * --results takes instead the output of runs already made (`npm run simulate -- ... --copy-concurrency 1000
+ * --json > FILE`, its last line), one row per file, beside plan for the same objects and prefixes.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { DEFAULT_MULTIPART } from "../../lambdas/core/copyPlan.ts";
 import { estimateMessages, ObjectTally, type PlanCapacity, planJob } from "../../lambdas/core/plan.ts";
 import { loadPriceTable } from "../lib/plan.ts";
 import { SIM_DEFAULTS } from "./model.ts";
-import { simulate } from "./run.ts";
+import { type SimResult, simulate } from "./run.ts";
 
 const { values } = parseArgs({
-  options: { jobs: { type: "string", default: "100000x1,100000x16,1000000x1,1000000x16" }, json: { type: "boolean", default: false } },
+  options: {
+    jobs: { type: "string", default: "100000x1,100000x16,1000000x1,1000000x16" },
+    results: { type: "string" },
+    json: { type: "boolean", default: false },
+  },
 });
 const prices = loadPriceTable();
 const COPY_CONCURRENCY = 1000;
@@ -38,13 +45,38 @@ function paperPlan(objects: number, prefixes: number) {
   });
 }
 
+/** A saved run: the last line of `npm run simulate -- --json`, with the options it ran with and its wall time. */
+type SavedRun = Omit<SimResult, "timeline"> & {
+  readonly options: { readonly prefixes: number; readonly copyConcurrency: number; readonly listConcurrency: number };
+  readonly wallSeconds: number;
+};
+
+async function runs(): Promise<{ sim: SavedRun | SimResult; prefixes: number; wall: number }[]> {
+  if (values.results !== undefined) {
+    return values.results.split(",").map((file) => {
+      const lines = readFileSync(file, "utf8").trim().split("\n");
+      const sim = JSON.parse(lines[lines.length - 1] ?? "") as SavedRun;
+      if (sim.options.copyConcurrency !== COPY_CONCURRENCY || sim.options.listConcurrency !== SIM_DEFAULTS.listConcurrency)
+        throw new Error(
+          `${file}: not a run at --copy-concurrency ${COPY_CONCURRENCY} and list concurrency ${SIM_DEFAULTS.listConcurrency}`,
+        );
+      return { sim, prefixes: sim.options.prefixes, wall: sim.wallSeconds };
+    });
+  }
+  const out = [];
+  for (const job of (values.jobs ?? "").split(",")) {
+    const [objects, prefixes] = job.split("x").map(Number) as [number, number];
+    const started = performance.now();
+    const sim = await simulate({ objects, prefixes, copyConcurrency: COPY_CONCURRENCY, prices });
+    out.push({ sim, prefixes, wall: (performance.now() - started) / 1000 });
+  }
+  return out;
+}
+
 const rows: Record<string, unknown>[] = [];
-for (const job of (values.jobs ?? "").split(",")) {
-  const [objects, prefixes] = job.split("x").map(Number) as [number, number];
+for (const { sim, prefixes, wall } of await runs()) {
+  const objects = sim.objects;
   const plan = paperPlan(objects, prefixes);
-  const started = performance.now();
-  const sim = await simulate({ objects, prefixes, copyConcurrency: COPY_CONCURRENCY, prices });
-  const wall = (performance.now() - started) / 1000;
   const row = {
     objects,
     prefixes,
