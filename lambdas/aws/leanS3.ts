@@ -81,8 +81,13 @@ interface Target {
   readonly signingService: string;
 }
 
+/** Characters that RFC 3986 encoding leaves as they are, and `/`. */
+const UNRESERVED_PATH = /^[A-Za-z0-9\-._~/]*$/;
+
 /** The SDK's encoding of a greedy path label: each segment RFC 3986-encoded, `/` kept. */
 function encodeKeyPath(key: string): string {
+  // Most keys need no escaping at all: one test instead of a split, a map and an encode per segment.
+  if (UNRESERVED_PATH.test(key)) return key;
   return key
     .split("/")
     .map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
