@@ -17,11 +17,11 @@ import { SQS_MODEL } from "./model.ts";
 const DEFLATE_ABOVE = 1024;
 
 /** A body as the queue keeps it. */
-type StoredBody = string | Buffer;
+type StoredBody = string | Uint8Array;
 
-// Copied out of zlib's output chunk (16 KiB), which a slice of it would keep whole.
+// Copied to a Uint8Array of its own size: zlib's output Buffer, or a Buffer.from copy of it, kept ~32 KB each.
 const store = (body: string): StoredBody =>
-  body.length > DEFLATE_ABOVE ? Buffer.from(deflateRawSync(body, { level: zlib.Z_BEST_SPEED })) : body;
+  body.length > DEFLATE_ABOVE ? new Uint8Array(deflateRawSync(body, { level: zlib.Z_BEST_SPEED })) : body;
 const restore = (body: StoredBody): string => (typeof body === "string" ? body : inflateRawSync(body).toString());
 
 interface SimMessage {
