@@ -2,9 +2,8 @@
  * One S3 request made the copier's way: in a limiter slot, after a halt
  * check, retried with backoff and jitter while the error is transient and
  * time remains. Shared by CopyObject and every step of a copy by parts.
- * Every outcome is reported to the limiter with its slot, in the key's
- * partition; a throttled try keeps its slot through its backoff, so
- * SlowDowns also slow the rate.
+ * Every outcome is reported to the limiter with its slot; a throttled try
+ * keeps its slot through its backoff, so SlowDowns also slow the rate.
  */
 import type { HaltSignal } from "./halt.ts";
 import type { AdaptiveLimiter } from "./limiter.ts";
@@ -21,8 +20,6 @@ export type Attempt<T> =
 export interface AttemptDeps {
   readonly halt: HaltSignal;
   readonly limiter: AdaptiveLimiter;
-  /** The limiter partition this key's requests count against (keyPartition): its SlowDowns slow it alone. */
-  readonly partition?: string | undefined;
   readonly tries: number;
   readonly backoff: BackoffPolicy;
   readonly remainingMs: () => number;
@@ -62,7 +59,7 @@ export async function attempt<T>(jobId: string, deps: AttemptDeps, request: () =
         }
         return { status: "failed", error, errorClass };
       }
-    }, deps.partition);
+    });
     if (outcome.status !== "failed" || outcome.errorClass === "permanent") return outcome;
     // Unreadable here too: the next try's check in the slot decides.
     if (await deps.halt.isHalted(jobId).catch(() => false)) return { status: "halted" };

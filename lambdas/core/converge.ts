@@ -21,7 +21,6 @@ import { isLedgerKey } from "./deletions.ts";
 import { batchIdOf } from "./ids.ts";
 import { type JobOptions, keyFilter } from "./jobOptions.ts";
 import type { JobSpec } from "./jobSpec.ts";
-import { keyPartition } from "./keyPartition.ts";
 import type { CopyItem, CopyTask, JobRef, S3Location } from "./messages.ts";
 import type { BatchOutcome, Ledger, ObjectDeleter, ObjectHead, ObjectHeads } from "./ports.ts";
 import { classifyError, errorInfo, retrying } from "./retry.ts";
@@ -230,8 +229,7 @@ export async function convergeKeys(
         : [
             (async () => {
               // HEAD the source once more right before the delete: a key written since the first HEAD stays.
-              const partition = keyPartition(liveDestinationKey(job, d.key), job.destination.prefix.length);
-              const done = await attempt(jobId, { ...attemptDeps, partition }, async () => {
+              const done = await attempt(jobId, attemptDeps, async () => {
                 const again = await headOrAbsent(deps.sourceHeads, job.source.bucket, d.key, deps);
                 if (again !== undefined) return "kept" as const;
                 await deps.deleter.deleteObject(job.destination.bucket, liveDestinationKey(job, d.key), job.options);

@@ -1,6 +1,6 @@
 /**
  * Copies the keys of many copy batches at once, server-side, through one
- * adaptive limiter with a window per destination partition (keyPartition). Transient failures retry here with backoff; keys still
+ * adaptive limiter. Transient failures retry here with backoff; keys still
  * failing go back to the queue as a child batch with a higher attempt;
  * past the attempt limit, and on permanent errors, each key goes to the DLQ
  * on its own with its error. A key gone from the source is "vanished".
@@ -13,7 +13,6 @@ import { type BatchLimits, type CopyBatch, packCopyBatches } from "./batching.ts
 import { needsMultipart } from "./copyPlan.ts";
 import type { HaltSignal } from "./halt.ts";
 import { resolveJobOptions } from "./jobOptions.ts";
-import { keyPartition } from "./keyPartition.ts";
 import type { AdaptiveLimiter } from "./limiter.ts";
 import { type CopyItem, type CopyTask, copyBody, failureBody, redriveOfBytes } from "./messages.ts";
 import { type CopyWhole, copyByParts, type PartsOutcome, type Resume } from "./multipart.ts";
@@ -217,8 +216,6 @@ async function copyItem(task: CopyTask, item: CopyItem, deps: CopierDeps): Promi
   const attemptDeps: AttemptDeps = {
     halt: deps.halt,
     limiter: deps.limiter,
-    // Its writes go to the destination: a SlowDown there slows this key's partition, not the others.
-    partition: keyPartition(destination, task.job.destination.prefix.length),
     tries: deps.policy.triesPerDelivery,
     backoff: deps.policy.backoff,
     remainingMs: deps.remainingMs,
