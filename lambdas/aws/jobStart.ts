@@ -3,14 +3,15 @@
  * function for every way a job starts: `kickoff` (scripts/kickoff.ts, through
  * scripts/lib/operator.ts) and the start-job function a schedule invokes (lambdas/start).
  */
-import { HeadBucketCommand, type S3Client } from "@aws-sdk/client-s3";
+import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { ConfigError, S3FanoutError } from "../core/errors.ts";
 import type { JobOptions } from "../core/jobOptions.ts";
 import { type JobSpec, jobRefOf } from "../core/jobSpec.ts";
+import { decodeS3ListKey } from "../core/keyCodec.ts";
 import { summarize } from "../core/ledger.ts";
 import { type JobRef, type ListTask, listBody, type S3Location } from "../core/messages.ts";
-import { DEFAULT_SPLIT_POINTS, seedRanges } from "../core/ranges.ts";
+import { seedRanges, seedSplitPoints } from "../core/ranges.ts";
 import { errorInfo, retrying } from "../core/retry.ts";
 import type { RunState, ScheduledStartPorts } from "../core/schedule.ts";
 import { newJobId, selectionsOverlap } from "../core/selection.ts";
@@ -117,14 +118,29 @@ export async function seedTasks(
   s3: S3Client,
   job: JobRef,
   manifest: ManifestRequest | undefined,
-  splitPoints: readonly string[] = DEFAULT_SPLIT_POINTS,
+  splitPoints?: readonly string[],
 ): Promise<{ tasks: ListTask[]; manifest?: JobSpec["manifest"] }> {
-  if (manifest === undefined) return { tasks: seedRanges(job.source.prefix, splitPoints).map((range) => ({ job, range, hop: 0 })) };
+  if (manifest === undefined) {
+    const points = splitPoints ?? seedSplitPoints(job.source.prefix, await topLevelPrefixes(s3, job.source));
+    return { tasks: seedRanges(job.source.prefix, points).map((range) => ({ job, range, hop: 0 })) };
+  }
   const plan = await planManifest(s3, manifest, manifest.chunkBytes);
   return {
     tasks: plan.chunks.map((chunk) => ({ job, range: {}, hop: 0, manifest: { ...chunk, row: 0, byte: chunk.start } })),
     manifest: { bucket: manifest.bucket, key: manifest.key, format: plan.format, files: plan.files.length },
   };
+}
+
+/**
+ * The source's top-level prefixes under the job's prefix, from one delimited listing (its first 1,000
+ * entries: a bucket with more prefixes seeds the first of them, and its ranges split the rest as listed).
+ */
+export async function topLevelPrefixes(s3: S3Client, source: S3Location): Promise<string[]> {
+  const out = await retrying(() =>
+    s3.send(new ListObjectsV2Command({ Bucket: source.bucket, Prefix: source.prefix || undefined, Delimiter: "/", EncodingType: "url" })),
+  );
+  const decode = out.EncodingType === "url" ? decodeS3ListKey : (k: string) => k;
+  return (out.CommonPrefixes ?? []).flatMap((p) => (p.Prefix === undefined ? [] : [decode(p.Prefix)]));
 }
 
 /** How to grant one more bucket: the kept settings' whole list, then a deploy (a one-off -c would be lost on the next). */

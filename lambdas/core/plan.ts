@@ -416,7 +416,8 @@ export function planJob(input: PlanInput): JobPlan {
 
   const copyInvocations = Math.ceil(messages.messages / model.messagesPerCopyInvocation);
   const s3: S3Requests = {
-    list: listPages,
+    // A listed job's kickoff first lists the source's top-level prefixes once (its seed ranges, jobStart.ts).
+    list: listPages + (source.kind === "listing" ? 1 : 0),
     get,
     copy: single,
     head: m + headedRows + kickoffHead,

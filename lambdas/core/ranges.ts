@@ -29,6 +29,23 @@ export function isPastEnd(range: KeyRange, key: string): boolean {
  */
 export const DEFAULT_SPLIT_POINTS: readonly string[] = ["/", "9", "F", "M", "S", "Z", "f", "m", "s", "z"];
 
+/** Top-level prefixes seeded as ranges of their own, at most (evenly spaced among those found beyond this). */
+export const MAX_PREFIX_SEEDS = 256;
+
+/**
+ * The split points of a job's seed ranges (relative to its prefix): the default points, and each
+ * top-level prefix found under the job's prefix (`commonPrefixes`, whole keys ending in the delimiter).
+ * S3 partitions a bucket by key prefix; a range per top-level prefix lists them all at once from the
+ * start, so copies spread over their partitions, instead of one prefix after another as the default
+ * points and later splits would. A prefix `seg/` is itself the point: its folder marker (the key `seg/`)
+ * falls in the range below, every key under it in the range above.
+ */
+export function seedSplitPoints(jobPrefix: string, commonPrefixes: readonly string[], max = MAX_PREFIX_SEEDS): string[] {
+  const found = [...new Set(commonPrefixes.filter((p) => p.startsWith(jobPrefix) && p.length > jobPrefix.length))].sort(compareKeys);
+  const chosen = found.length <= max ? found : Array.from({ length: max }, (_, i) => found[Math.floor((i * found.length) / max)] as string);
+  return [...DEFAULT_SPLIT_POINTS, ...chosen.map((p) => p.slice(jobPrefix.length))];
+}
+
 /**
  * Ranges whose union is every key under `prefix` (and nothing else matters:
  * listing is also filtered by Prefix). Adjacent, non-overlapping, in order.

@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { S3Client } from "@aws-sdk/client-s3";
+import { seedTasks } from "../../lambdas/aws/jobStart.ts";
 import { planManifest, S3ManifestSource } from "../../lambdas/aws/s3Manifest.ts";
 import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import { type BatchLimits, DEFAULT_BATCH_LIMITS, packCopyBatches } from "../../lambdas/core/batching.ts";
@@ -30,7 +31,6 @@ import {
   parsePriceTable,
 } from "../../lambdas/core/plan.ts";
 import type { ListedObject } from "../../lambdas/core/ports.ts";
-import { DEFAULT_SPLIT_POINTS, seedRanges } from "../../lambdas/core/ranges.ts";
 import { classifyError, errorInfo, retrying } from "../../lambdas/core/retry.ts";
 import type { ManifestRequest } from "./operator.ts";
 import { mapLimit } from "./seed.ts";
@@ -116,7 +116,8 @@ export async function tallyListing(s3: S3Client, options: ListingTallyOptions): 
   let messages = NO_MESSAGES;
   let pages = 0;
   const found = { identical: 0, toCopy: 0, keys: 0, protected: 0 };
-  const ranges = seedRanges(source.prefix, DEFAULT_SPLIT_POINTS);
+  // The kickoff's own seeds: the default points and the source's top-level prefixes (one delimited listing).
+  const ranges = (await seedTasks(s3, job, undefined)).tasks.map((t) => t.range);
   await mapLimit(ranges, options.concurrency ?? 8, async (range) => {
     let page: ListedObject[] = [];
     let listed = 0;

@@ -20,7 +20,6 @@ import type { JobSpec } from "../../lambdas/core/jobSpec.ts";
 import { account, InMemoryLedger, type JobSummary } from "../../lambdas/core/ledger.ts";
 import { type JobRef, listBody, type S3Location } from "../../lambdas/core/messages.ts";
 import type { KeyFailure, ObjectStore } from "../../lambdas/core/ports.ts";
-import { DEFAULT_SPLIT_POINTS } from "../../lambdas/core/ranges.ts";
 import { newJobId, selectionsOverlap } from "../../lambdas/core/selection.ts";
 import { type ManifestRequest, seedTasks } from "../lib/operator.ts";
 import { checkBucket, PreflightError, preflight } from "../lib/preflight.ts";
@@ -38,6 +37,7 @@ export interface LocalJobOptions extends FunctionSettings {
   readonly endpoint?: string | undefined;
   readonly region?: string | undefined;
   readonly jobId?: string | undefined;
+  /** Seed ranges split at these points (relative to the source prefix). @default the default points and the source's top-level prefixes */
   readonly splitPoints?: readonly string[];
   /** Copy options of the job (multipart threshold, part size, ...). */
   readonly jobOptions?: JobOptions;
@@ -134,7 +134,7 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   // Planning a manifest reads it (HEAD, or the inventory's manifest.json): before any queue exists.
   // Both at once; when both fail, the ledger's error is the one told (it is checked first when run in turn).
   const [planned, ledgerReady] = await Promise.allSettled([
-    seedTasks(s3, job, options.manifest, options.splitPoints ?? DEFAULT_SPLIT_POINTS),
+    seedTasks(s3, job, options.manifest, options.splitPoints),
     where.create ? ensureBucket(s3, where.bucket) : checkBucket(s3, where.bucket, "ledger"),
   ]);
   if (ledgerReady.status === "rejected") throw ledgerReady.reason;

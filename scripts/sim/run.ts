@@ -14,7 +14,7 @@ import type { JobSummary } from "../../lambdas/core/ledger.ts";
 import { type JobRef, listBody } from "../../lambdas/core/messages.ts";
 import type { PriceTable } from "../../lambdas/core/plan.ts";
 import type { Ledger, MessageSink, MultipartStore, ObjectStore, QueueName, Redelivery } from "../../lambdas/core/ports.ts";
-import { seedRanges } from "../../lambdas/core/ranges.ts";
+import { seedRanges, seedSplitPoints } from "../../lambdas/core/ranges.ts";
 import { createListHandler } from "../../lambdas/list/handler.ts";
 import { Random, VirtualClock } from "./clock.ts";
 import { billed, type FunctionStats, type Instance, SimFunction } from "./lambda.ts";
@@ -247,7 +247,11 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
 
   // The kickoff: the seed ranges, as jobStart seeds them, on the list queue.
   const job: JobRef = { id: "sim", source: { bucket: "source", prefix: "" }, destination: { bucket: "destination", prefix: "" } };
-  const seeds = seedRanges(job.source.prefix).map((range) => ({ body: listBody({ job, range, hop: 0 }) }));
+  // Its top-level prefixes come from one delimited listing (jobStart's topLevelPrefixes), counted as a list request.
+  s3.counts.list++;
+  const topLevel = keys.names.map((name) => `${name}/`).slice(0, 1000);
+  const points = seedSplitPoints(job.source.prefix, topLevel);
+  const seeds = seedRanges(job.source.prefix, points).map((range) => ({ body: listBody({ job, range, hop: 0 }) }));
   for (const request of packSendRequests(seeds)) {
     sqs.send++;
     sqs.sendBilled += billed(request.reduce((n, m) => n + Buffer.byteLength(m.body), 0));

@@ -4,8 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { seedTasks } from "../../lambdas/aws/jobStart.ts";
 import type { ListPageRequest, ObjectStore } from "../../lambdas/core/ports.ts";
-import { DEFAULT_SPLIT_POINTS } from "../../lambdas/core/ranges.ts";
+import { DEFAULT_SPLIT_POINTS, rangeContains } from "../../lambdas/core/ranges.ts";
 import { checkObjects, ensureBucket, putObjects, seedObject } from "../../scripts/lib/seed.ts";
 import { runLocalJob } from "../../scripts/local/job.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
@@ -122,6 +123,38 @@ describe("adaptive listing", () => {
 
     const { result, mismatches } = await copyAll(keys, 50);
 
+    assert.equal(result.listed, keys.length);
+    assert.equal(result.copied, keys.length);
+    assert.deepEqual(mismatches, []);
+  });
+
+  it("seeds a range per top-level prefix, awkward ones included, and lists every key once", async () => {
+    // Prefixes the default points would put together ("a/" to "e/" in one range), and awkward ones.
+    const prefixes = ["a/", "b/", "c/", "d/", "e/", "\u0001ctl/", " space/", "plus+/", "é/", "\u{1f600}/", "trailing space /"];
+    const keys = prefixes.flatMap((p) => [p, ...Array.from({ length: 40 }, (_, i) => `${p}k-${String(i).padStart(3, "0")}`)]);
+    keys.push("top-level-object", "a", "e0");
+    const source = bucketName("seed-src");
+    await ensureBucket(emulator.s3, source);
+    await putObjects(emulator.s3, source, keys.map(seedObject));
+    const job = { id: "seeding", source: { bucket: source, prefix: "" }, destination: { bucket: source, prefix: "" } };
+
+    // Act: the seeds every job start makes (kickoff, the scheduled start, local).
+    const { tasks } = await seedTasks(emulator.s3, job, undefined);
+    const ranges = tasks.map((t) => t.range);
+
+    // Assess: every key in exactly one seed range; each prefix's keys (its marker aside) in a range of their own.
+    for (const key of keys) assert.equal(ranges.filter((r) => rangeContains(r, key)).length, 1, JSON.stringify(key));
+    const homes = prefixes.map((p) => {
+      const inner = keys.filter((k) => k.startsWith(p) && k !== p);
+      const home = ranges.find((r) => rangeContains(r, inner[0] as string));
+      for (const k of inner) assert.ok(home !== undefined && rangeContains(home, k), `${JSON.stringify(k)} with the rest of its prefix`);
+      return home;
+    });
+    assert.equal(new Set(homes).size, prefixes.length, "no two prefixes share a seed range");
+
+    // And a job over them copies every key once.
+    const { result, mismatches } = await copyAll(keys);
+    assert.equal(result.complete, true);
     assert.equal(result.listed, keys.length);
     assert.equal(result.copied, keys.length);
     assert.deepEqual(mismatches, []);

@@ -51,8 +51,8 @@ describe("npm run plan", () => {
     dir = mkdtempSync(join(tmpdir(), "plan-test-"));
     bucket = bucketName("plan-src");
     await ensureBucket(emulator.s3, bucket);
-    // Listing ranges (the kickoff's split points) hold: " space/" the first, "big/" and "data/" ("Z", "f"],
-    // "mp/" ("m", "s"], "~tilde/" the last (after "z"); the other seven are empty.
+    // Listing ranges, as the kickoff seeds them: the 11 of the default points and, its top-level prefixes
+    // being " space/", "big/", "data/", "mp/" and "~tilde/", one more for each (16); 11 of them are empty.
     await putObjects(emulator.s3, bucket, [
       ...Array.from({ length: 50 }, (_, i) => object(` space/${String(i).padStart(4, "0")}`, 0)),
       ...Array.from({ length: 1_200 }, (_, i) => object(`data/${String(i).padStart(5, "0")}.json`, 100)),
@@ -89,12 +89,12 @@ describe("npm run plan", () => {
     assert.equal(plan.multipartObjects, 3);
     assert.equal(plan.parts, 6);
     // Messages of 100 keys, cut per listing page as the list function cuts them:
-    // ("Z", "f"] pages 1,000 + 202 keys -> 10 + 3; " space/" 1; "mp/" 1; "~tilde/" 3. 18 messages, 2 copy invocations.
+    // "data/" pages 1,000 + 200 keys -> 10 + 2; "big/" 1; " space/" 1; "mp/" 1; "~tilde/" 3. 18 messages, 2 copy invocations.
     assert.equal(plan.copyMessages, 18);
-    assert.deepEqual(plan.invocations, { list: 11, copy: 2 });
+    assert.deepEqual(plan.invocations, { list: 16, copy: 2 });
     assert.deepEqual(plan.requests, {
       s3: {
-        list: 12, // a page for each of the 11 ranges, and a second for the 1,202 keys of ("Z", "f"]
+        list: 18, // the top-level prefixes, a page for each of the 16 ranges, and a second for the 1,200 keys of "data/"
         get: 0,
         copy: 1_500,
         head: 3,
@@ -102,10 +102,10 @@ describe("npm run plan", () => {
         createUpload: 3,
         uploadPartCopy: 6,
         completeUpload: 3,
-        ledgerPut: 2 + 11 + 1, // copy invocations, list invocations, the spec
+        ledgerPut: 2 + 16 + 1, // copy invocations, list invocations, the spec
       },
-      // One SendMessageBatch per page with keys (5), two for the 11 seeds; a receive and a delete per invocation.
-      sqs: { send: 5 + 2, receive: 2 + 11, delete: 2 + 11 },
+      // One SendMessageBatch per page with keys (6), two for the 16 seeds; a receive and a delete per invocation.
+      sqs: { send: 6 + 2, receive: 2 + 16, delete: 2 + 16 },
     });
     const cost = plan.cost as Record<string, number>;
     assert.ok(cost.total !== undefined && cost.total > 0 && cost.perMillionObjects !== undefined);
@@ -114,7 +114,7 @@ describe("npm run plan", () => {
     assert.equal(typeof plan.lambdaGbSeconds, "number");
     const batchOperations = plan.batchOperations as Record<string, number>;
     assert.equal(batchOperations.objectFee, 0.001503);
-    assert.match(run.stdout, /^plan {11}s3:\/\/plan-src-[^\n]*, listed \(11 ranges\)\n/);
+    assert.match(run.stdout, /^plan {11}s3:\/\/plan-src-[^\n]*, listed \(16 ranges\)\n/);
     // Without --delete, nothing of a deletion plan appears.
     assert.deepEqual([plan.deletions, plan.compared, plan.destination], [undefined, undefined, undefined]);
     assert.doesNotMatch(run.stdout, /deletions/);
@@ -125,7 +125,7 @@ describe("npm run plan", () => {
 
     assert.equal(run.code, 0, run.stderr);
     const requests = lastJson(run).requests as { s3: Record<string, number> };
-    assert.equal(requests.s3.list, 24); // the 12 pages of the source, and as many of the destination
+    assert.equal(requests.s3.list, 35); // the top-level prefixes, the 17 pages of the source, and as many of the destination
     assert.equal(requests.s3.copy, 1_500);
   });
 

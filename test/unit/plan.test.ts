@@ -189,7 +189,7 @@ describe("planJob", () => {
     assert.equal(plan.multipartObjects, 0);
     assert.deepEqual(plan.invocations, { list: 11, copy: 1_000 });
     assert.deepEqual(plan.requests.s3, {
-      list: 1_000,
+      list: 1_001, // 1,000 pages, and the kickoff's listing of the top-level prefixes
       get: 0,
       copy: 1_000_000,
       head: 0,
@@ -205,9 +205,9 @@ describe("planJob", () => {
     // A send or a receive of 10 messages is 103,990 bytes: billed as 2.
     assert.deepEqual(plan.sqsBilledRequests, { send: 2_002, receive: 2_011, delete: 1_011 });
     assert.equal(plan.costByOperation.s3.copy, 5);
-    assert.equal(plan.costByOperation.s3.list, 0.005);
+    assert.equal(plan.costByOperation.s3.list, 0.005005);
     assert.equal(plan.costByOperation.s3.ledgerPut, 0.00506);
-    assert.equal(plan.cost.s3, 5.01006);
+    assert.equal(plan.cost.s3, 5.010065);
     assert.equal(plan.cost.sqs, 0.00201); // 5,024 billed requests x $0.40 per million
     // One prefix: 1,000,000 copies at 3,500/s take 285.7 s, and the copy invocations wait through all of it,
     // as many as the event source has started: 5, then 5 more a second, up to 50 after 9 s.
@@ -221,7 +221,7 @@ describe("planJob", () => {
     close(plan.bottlenecks.listing, 1 + (251.1 - 7.5) / 10, 1e-3);
     close(plan.lambdaGbSeconds, 247.5 + (1_000_000 / 3_500 - 9) * 50 + 251.1, 1e-3);
     close(plan.cost.lambda, 14_334.314286 * 0.0000133334 + 1_011 * 0.0000002);
-    close(plan.cost.total, 5.01006 + 0.0020096 + 0.191125 + 0.0002022);
+    close(plan.cost.total, 5.010065 + 0.0020096 + 0.191125 + 0.0002022);
     close(plan.cost.perMillionObjects, plan.cost.total, 1e-5);
     assert.equal(plan.usefulConcurrency, 6); // 1,663.3 busy seconds over 285.7 s
     // Batch Operations: $0.25 + $1.00 per million + the same $5.00 of CopyObject.
@@ -263,7 +263,7 @@ describe("planJob", () => {
 
   it("plans 1,000,000,000 small objects: days at one prefix, under an hour spread wide", () => {
     const onePrefix = uniformPlan(1_000_000_000, KiB);
-    assert.equal(onePrefix.requests.s3.list, 1_000_000);
+    assert.equal(onePrefix.requests.s3.list, 1_000_001);
     assert.equal(onePrefix.costByOperation.s3.copy, 5_000);
     assert.equal(onePrefix.batchOperations.cost, 6_000.25);
     assert.equal(onePrefix.bottleneck, "s3-write-rate");
@@ -285,7 +285,7 @@ describe("planJob", () => {
     assert.equal(plan.multipartObjects, 1_000);
     assert.equal(plan.parts, 2_000);
     assert.deepEqual(plan.requests.s3, {
-      list: 11,
+      list: 12,
       get: 0,
       copy: 0,
       head: 1_000,
@@ -295,8 +295,8 @@ describe("planJob", () => {
       completeUpload: 1_000,
       ledgerPut: 1 + 11 + 1,
     });
-    // PUT tier: 1,000 + 2,000 + 1,000 + 13 + 11 = 4,024 x $0.005/1,000; GET tier: 2,000 x $0.0004/1,000.
-    assert.equal(plan.cost.s3, 0.02092); // $0.02012 + $0.0008
+    // PUT tier: 1,000 + 2,000 + 1,000 + 13 + 12 = 4,025 x $0.005/1,000; GET tier: 2,000 x $0.0004/1,000.
+    assert.equal(plan.cost.s3, 0.020925); // $0.020125 + $0.0008
     // The largest object: HEAD, tagging, create, complete, and its 2 parts at once (0.1 s + 64 MiB at 50 MB/s).
     close(plan.bottlenecks["largest-object"], 4 * 0.03 + 0.1 + (64 * MiB) / 50e6, 1e-3);
   });
@@ -314,7 +314,7 @@ describe("planJob", () => {
 
   it("lists the destination too in sync mode", () => {
     const plan = uniformPlan(1_000_000, KiB, { source: { kind: "listing", units: 11, sync: true } });
-    assert.equal(plan.requests.s3.list, 2_000);
+    assert.equal(plan.requests.s3.list, 2_001);
     assert.equal(plan.requests.s3.copy, 1_000_000);
   });
 
@@ -333,7 +333,7 @@ describe("planJob", () => {
     const plan = uniformPlan(0, 0);
     assert.equal(plan.objects, 0);
     assert.deepEqual(plan.sizeHistogram, []);
-    assert.equal(plan.requests.s3.list, 11);
+    assert.equal(plan.requests.s3.list, 12); // a page of each of the 11 ranges, and the top-level prefixes
     assert.equal(plan.requests.s3.copy, 0);
     assert.equal(plan.invocations.copy, 0);
     assert.equal(plan.cost.perMillionObjects, 0);

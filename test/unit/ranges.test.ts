@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { coversKeySpace, DEFAULT_SPLIT_POINTS, isPastEnd, type KeyRange, rangeContains, seedRanges } from "../../lambdas/core/ranges.ts";
+import {
+  coversKeySpace,
+  DEFAULT_SPLIT_POINTS,
+  isPastEnd,
+  type KeyRange,
+  MAX_PREFIX_SEEDS,
+  rangeContains,
+  seedRanges,
+  seedSplitPoints,
+} from "../../lambdas/core/ranges.ts";
 import { anyKey, byteCompare, loadAwkwardKeys } from "./arbitraries.ts";
 
 const splitPoints = fc.array(anyKey, { maxLength: 12 });
@@ -11,6 +20,50 @@ const anyRange: fc.Arbitrary<KeyRange> = fc.record({ startAfter: optionalBound, 
 function containing(ranges: readonly KeyRange[], key: string): KeyRange[] {
   return ranges.filter((r) => rangeContains(r, key));
 }
+
+describe("seedSplitPoints", () => {
+  it("gives every top-level prefix found a seed range of its own, holding all of its keys", () => {
+    // Prepare: a job prefix, top-level segments under it (any characters), and keys under each.
+    const segment = anyKey.filter((s) => s.length > 0 && !s.includes("/"));
+    const input = fc.record({
+      prefix: anyKey,
+      segments: fc.uniqueArray(segment, { minLength: 1, maxLength: 20 }),
+      // Keys under a prefix, not its folder marker (the key `seg/` itself, which closes the range below).
+      rest: fc.array(anyKey.filter((s) => s.length > 0), { minLength: 1, maxLength: 4 }),
+    });
+
+    // Act / Assess
+    fc.assert(
+      fc.property(input, ({ prefix, segments, rest }) => {
+        const common = segments.map((s) => `${prefix}${s}/`);
+        const ranges = seedRanges(prefix, seedSplitPoints(prefix, common));
+        const rangeOf = (key: string) => {
+          const found = containing(ranges, key);
+          assert.equal(found.length, 1);
+          return found[0];
+        };
+        const seen = new Set<KeyRange | undefined>();
+        for (const c of common) {
+          const home = rangeOf(`${c}${rest[0]}`);
+          for (const r of rest) assert.equal(rangeOf(`${c}${r}`), home, "every key under a prefix in one range");
+          assert.ok(!seen.has(home), "no two prefixes share a range");
+          seen.add(home);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("keeps the default points, ignores what is not under the job prefix, and seeds at most MAX_PREFIX_SEEDS prefixes, spread evenly", () => {
+    assert.deepEqual(seedSplitPoints("data/", []), [...DEFAULT_SPLIT_POINTS]);
+    assert.deepEqual(seedSplitPoints("data/", ["data/b/", "data/a/", "other/x/", "data/"]), [...DEFAULT_SPLIT_POINTS, "a/", "b/"]);
+    const many = Array.from({ length: 10_000 }, (_, i) => `p${String(i).padStart(5, "0")}/`);
+    const points = seedSplitPoints("", many).slice(DEFAULT_SPLIT_POINTS.length);
+    assert.equal(points.length, MAX_PREFIX_SEEDS);
+    assert.equal(points[0], "p00000/");
+    assert.ok(points.at(-1)?.startsWith("p09"), String(points.at(-1)));
+  });
+});
 
 describe("seedRanges", () => {
   it("puts every key under the prefix in exactly one seeded range, whatever the split points", () => {
