@@ -110,7 +110,11 @@ export class Connections {
 
   private send(client: Client, r: LeanRequest): Promise<LeanResponse> {
     return new Promise((resolve, reject) => {
+      let settled = false;
       const exchange = new Exchange((error, response) => {
+        // Once: a connection goes back to the free list once per request, whatever undici reports after.
+        if (settled) return;
+        settled = true;
         this.release(client);
         if (error) reject(error);
         else resolve(response as LeanResponse);
