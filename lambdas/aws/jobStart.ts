@@ -11,7 +11,7 @@ import { type JobSpec, jobRefOf } from "../core/jobSpec.ts";
 import { decodeS3ListKey } from "../core/keyCodec.ts";
 import { summarize } from "../core/ledger.ts";
 import { type JobRef, type ListTask, listBody, type S3Location } from "../core/messages.ts";
-import { seedRanges, seedSplitPoints } from "../core/ranges.ts";
+import { MAX_PREFIX_SEEDS, seedRanges, seedSplitPoints } from "../core/ranges.ts";
 import { errorInfo, retrying } from "../core/retry.ts";
 import type { RunState, ScheduledStartPorts } from "../core/schedule.ts";
 import { newJobId, selectionsOverlap } from "../core/selection.ts";
@@ -119,9 +119,11 @@ export async function seedTasks(
   job: JobRef,
   manifest: ManifestRequest | undefined,
   splitPoints?: readonly string[],
+  /** Top-level prefixes seeded as ranges of their own, at most: the list invocations that run at once. */
+  maxPrefixSeeds = MAX_PREFIX_SEEDS,
 ): Promise<{ tasks: ListTask[]; manifest?: JobSpec["manifest"] }> {
   if (manifest === undefined) {
-    const points = splitPoints ?? seedSplitPoints(job.source.prefix, await topLevelPrefixes(s3, job.source));
+    const points = splitPoints ?? seedSplitPoints(job.source.prefix, await topLevelPrefixes(s3, job.source), maxPrefixSeeds);
     return { tasks: seedRanges(job.source.prefix, points).map((range) => ({ job, range, hop: 0 })) };
   }
   const plan = await planManifest(s3, manifest, manifest.chunkBytes);

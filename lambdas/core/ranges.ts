@@ -29,8 +29,13 @@ export function isPastEnd(range: KeyRange, key: string): boolean {
  */
 export const DEFAULT_SPLIT_POINTS: readonly string[] = ["/", "9", "F", "M", "S", "Z", "f", "m", "s", "z"];
 
-/** Top-level prefixes seeded as ranges of their own, at most (evenly spaced among those found beyond this). */
-export const MAX_PREFIX_SEEDS = 256;
+/**
+ * Top-level prefixes seeded as points of their own, at most: the stack's default list concurrency. More
+ * ranges than run at once add no parallelism at the start (ranges split as they prove large) and each
+ * costs a message, a record and a part-full page; pass the list concurrency in use where it is known.
+ * Beyond it, the points are spread evenly over the prefixes found.
+ */
+export const MAX_PREFIX_SEEDS = 32;
 
 /**
  * The split points of a job's seed ranges (relative to its prefix): the default points, and each

@@ -134,7 +134,7 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   // Planning a manifest reads it (HEAD, or the inventory's manifest.json): before any queue exists.
   // Both at once; when both fail, the ledger's error is the one told (it is checked first when run in turn).
   const [planned, ledgerReady] = await Promise.allSettled([
-    seedTasks(s3, job, options.manifest, options.splitPoints),
+    seedTasks(s3, job, options.manifest, options.splitPoints, options.listConcurrency ?? 4),
     where.create ? ensureBucket(s3, where.bucket) : checkBucket(s3, where.bucket, "ledger"),
   ]);
   if (ledgerReady.status === "rejected") throw ledgerReady.reason;

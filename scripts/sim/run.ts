@@ -250,7 +250,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   // Its top-level prefixes come from one delimited listing (jobStart's topLevelPrefixes), counted as a list request.
   s3.counts.list++;
   const topLevel = keys.names.map((name) => `${name}/`).slice(0, 1000);
-  const points = seedSplitPoints(job.source.prefix, topLevel);
+  const points = seedSplitPoints(job.source.prefix, topLevel, options.listConcurrency ?? SIM_DEFAULTS.listConcurrency);
   const seeds = seedRanges(job.source.prefix, points).map((range) => ({ body: listBody({ job, range, hop: 0 }) }));
   for (const request of packSendRequests(seeds)) {
     sqs.send++;
