@@ -109,7 +109,8 @@ export class ScheduledSync extends Construct {
       description: "s3-fanout: starts the scheduled job (preflight, spec, seeding) unless the previous run is unfinished",
     });
     const role = this.starter.role;
-    // Preflight HEADs the job's two buckets (HeadBucket is authorized by s3:ListBucket): these two only.
+    // Preflight HEADs the job's two buckets (HeadBucket is authorized by s3:ListBucket), and the seeding lists the
+    // source's top-level prefixes: these two only.
     new BucketSet("source", { bucketNames: [job.source.bucket] }).grantList(role);
     new BucketSet("destination", { bucketNames: [job.destination.bucket] }).grantList(role);
     if (job.manifest !== undefined) {

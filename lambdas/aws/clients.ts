@@ -31,7 +31,7 @@ export interface ClientOptions {
 
 /**
  * Deadlines of every request, enforced on both paths (the SDK's node:http handler below, the lean
- * copy's undici pool): connecting, 5 s; the response, RESPONSE_TIMEOUT_MS, both to its headers and as
+ * path's undici connections): connecting, 5 s; the response, RESPONSE_TIMEOUT_MS, both to its headers and as
  * the longest silence in its body (boto3's read timeout is the same 60 s). Past one, the request is
  * aborted and fails as TimeoutError or UND_ERR_*_TIMEOUT, which classifyError calls transient, so the
  * copier or the SDK tries again. Nothing caps a request's whole length.

@@ -11,7 +11,7 @@ import { type JobSpec, jobRefOf } from "../core/jobSpec.ts";
 import { decodeS3ListKey } from "../core/keyCodec.ts";
 import { summarize } from "../core/ledger.ts";
 import { type JobRef, type ListTask, listBody, type S3Location } from "../core/messages.ts";
-import { MAX_PREFIX_SEEDS, seedRanges, seedSplitPoints } from "../core/ranges.ts";
+import { DEFAULT_SPLIT_POINTS, MAX_PREFIX_SEEDS, seedRanges, seedSplitPoints } from "../core/ranges.ts";
 import { errorInfo, retrying } from "../core/retry.ts";
 import type { RunState, ScheduledStartPorts } from "../core/schedule.ts";
 import { newJobId, selectionsOverlap } from "../core/selection.ts";
@@ -121,10 +121,10 @@ export async function seedTasks(
   splitPoints?: readonly string[],
   /** Top-level prefixes seeded as ranges of their own, at most: the list invocations that run at once. */
   maxPrefixSeeds = MAX_PREFIX_SEEDS,
-): Promise<{ tasks: ListTask[]; manifest?: JobSpec["manifest"] }> {
+): Promise<{ tasks: ListTask[]; manifest?: JobSpec["manifest"]; seedPoints?: string[] }> {
   if (manifest === undefined) {
     const points = splitPoints ?? seedSplitPoints(job.source.prefix, await topLevelPrefixes(s3, job.source), maxPrefixSeeds);
-    return { tasks: seedRanges(job.source.prefix, points).map((range) => ({ job, range, hop: 0 })) };
+    return { tasks: seedRanges(job.source.prefix, points).map((range) => ({ job, range, hop: 0 })), seedPoints: [...points] };
   }
   const plan = await planManifest(s3, manifest, manifest.chunkBytes);
   return {
@@ -133,16 +133,41 @@ export async function seedTasks(
   };
 }
 
+/** Pages of the delimited listing read for top-level prefixes: objects at the top level share its pages. */
+const PREFIX_LISTING_PAGES = 3;
+
 /**
- * The source's top-level prefixes under the job's prefix, from one delimited listing (its first 1,000
- * entries: a bucket with more prefixes seeds the first of them, and its ranges split the rest as listed).
+ * The source's top-level prefixes under the job's prefix, from a delimited listing (its first pages: a
+ * bucket with more prefixes seeds the first of them, and its ranges split the rest as listed). Only a
+ * refinement of the seeds: when the listing fails (no s3:ListBucket for whoever starts the job, an
+ * endpoint that does not delimit), the job is seeded at the default points, and its listing, which
+ * runs with the list function's own grants, reports any real error.
  */
 export async function topLevelPrefixes(s3: S3Client, source: S3Location): Promise<string[]> {
-  const out = await retrying(() =>
-    s3.send(new ListObjectsV2Command({ Bucket: source.bucket, Prefix: source.prefix || undefined, Delimiter: "/", EncodingType: "url" })),
-  );
-  const decode = out.EncodingType === "url" ? decodeS3ListKey : (k: string) => k;
-  return (out.CommonPrefixes ?? []).flatMap((p) => (p.Prefix === undefined ? [] : [decode(p.Prefix)]));
+  const found: string[] = [];
+  try {
+    let token: string | undefined;
+    for (let page = 0; page < PREFIX_LISTING_PAGES; page++) {
+      const out = await retrying(() =>
+        s3.send(
+          new ListObjectsV2Command({
+            Bucket: source.bucket,
+            Prefix: source.prefix || undefined,
+            Delimiter: "/",
+            EncodingType: "url",
+            ContinuationToken: token,
+          }),
+        ),
+      );
+      const decode = out.EncodingType === "url" ? decodeS3ListKey : (k: string) => k;
+      for (const p of out.CommonPrefixes ?? []) if (p.Prefix !== undefined) found.push(decode(p.Prefix));
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      if (token === undefined) break;
+    }
+  } catch {
+    return [];
+  }
+  return found;
 }
 
 /** How to grant one more bucket: the kept settings' whole list, then a deploy (a one-off -c would be lost on the next). */
@@ -195,6 +220,7 @@ export async function kickoff(
     mode: options?.sync ? "sync" : "copy",
     createdAt: new Date().toISOString(),
     ranges: seeds.tasks.length,
+    ...(seeds.seedPoints === undefined ? {} : { seedPoints: seeds.seedPoints }),
   };
   const withOptions: JobSpec = options === undefined ? base : { ...base, options };
   const spec: JobSpec = seeds.manifest === undefined ? withOptions : { ...withOptions, manifest: seeds.manifest };
@@ -229,7 +255,9 @@ export async function reseed(c: StartTarget, jobId: string, manifest?: ManifestR
   if (spec === undefined) throw new S3FanoutError(`no job "${jobId}" in the ledger to seed again`);
   const request =
     spec.manifest === undefined ? undefined : { bucket: spec.manifest.bucket, key: spec.manifest.key, chunkBytes: manifest?.chunkBytes };
-  const seeds = await seedTasks(c.s3, jobRefOf(spec), request);
+  // A listed job's ranges come from the points it was seeded at, not from the bucket as it is now.
+  const points = spec.manifest === undefined ? (spec.seedPoints ?? DEFAULT_SPLIT_POINTS) : undefined;
+  const seeds = await seedTasks(c.s3, jobRefOf(spec), request, points);
   if (seeds.tasks.length !== spec.ranges) {
     throw new S3FanoutError(
       `job "${jobId}" was started with ${spec.ranges} seed(s) but now has ${seeds.tasks.length}: halt it (npm run halt -- --job ${jobId})`,

@@ -107,7 +107,8 @@ function unescapeXml(s: string): string {
     if (e === "quot") return '"';
     if (e === "apos") return "'";
     const n = e.startsWith("#x") ? Number.parseInt(e.slice(2), 16) : Number.parseInt(e.slice(1), 10);
-    return Number.isFinite(n) ? String.fromCodePoint(n) : all;
+    // Past U+10FFFF is no character: left as written, as a bad entity is.
+    return Number.isFinite(n) && n <= 0x10ffff ? String.fromCodePoint(n) : all;
   });
 }
 
@@ -149,7 +150,8 @@ export interface LeanListPage {
  * The fields of a ListObjectsV2 result with EncodingType=url that listing reads: each Contents' Key
  * (URL-decoded by `decode`), Size and ETag; IsTruncated and NextContinuationToken. Undefined for
  * anything else (no ListBucketResult, keys not URL-encoded, a size that is not a number), which then
- * goes the SDK's way. With EncodingType=url no key text holds `<`, so a tag search cannot land inside one.
+ * goes the SDK's way; a key `decode` rejects throws its error (the caller lists that page the SDK's way too).
+ * With EncodingType=url no key text holds `<`, so a tag search cannot land inside one.
  */
 export function parseListPage(xml: string, decode: (encoded: string) => string): LeanListPage | undefined {
   const root = xml.indexOf("<ListBucketResult");

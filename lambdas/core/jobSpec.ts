@@ -16,6 +16,11 @@ export const JobSpecSchema = v.object({
   createdAt: v.string(),
   /** Listing ranges seeded, or for a manifest job its chunks. */
   ranges: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  /**
+   * The points the listing ranges were seeded at (relative to the source prefix), so that a start cut
+   * short seeds the same ranges again whatever the bucket holds by then. Absent: the default points.
+   */
+  seedPoints: v.optional(v.array(v.string())),
   options: v.optional(JobOptionsSchema),
   /** Set when the keys come from a manifest instead of a listing of the source. */
   manifest: v.optional(

@@ -258,7 +258,7 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   };
 }
 
-function jobSpec(job: JobRef, seeds: { tasks: readonly unknown[]; manifest?: JobSpec["manifest"] }): JobSpec {
+function jobSpec(job: JobRef, seeds: { tasks: readonly unknown[]; manifest?: JobSpec["manifest"]; seedPoints?: string[] }): JobSpec {
   const spec: JobSpec = {
     v: 1,
     id: job.id,
@@ -267,6 +267,7 @@ function jobSpec(job: JobRef, seeds: { tasks: readonly unknown[]; manifest?: Job
     mode: job.options?.sync ? "sync" : "copy",
     createdAt: new Date().toISOString(),
     ranges: seeds.tasks.length,
+    ...(seeds.seedPoints === undefined ? {} : { seedPoints: seeds.seedPoints }),
     ...(job.options === undefined ? {} : { options: job.options }),
     ...(seeds.manifest === undefined ? {} : { manifest: seeds.manifest }),
   };

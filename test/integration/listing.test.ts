@@ -4,11 +4,16 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { seedTasks } from "../../lambdas/aws/jobStart.ts";
+import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { kickoff, reseed, seedTasks } from "../../lambdas/aws/jobStart.ts";
+import { S3Ledger } from "../../lambdas/aws/s3Ledger.ts";
+import { jobRefOf } from "../../lambdas/core/jobSpec.ts";
+import { parseListBody } from "../../lambdas/core/messages.ts";
 import type { ListPageRequest, ObjectStore } from "../../lambdas/core/ports.ts";
 import { DEFAULT_SPLIT_POINTS, rangeContains } from "../../lambdas/core/ranges.ts";
 import { checkObjects, ensureBucket, putObjects, seedObject } from "../../scripts/lib/seed.ts";
 import { runLocalJob } from "../../scripts/local/job.ts";
+import { createQueue } from "../../scripts/local/queues.ts";
 import { bucketName, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
 
 /** Wraps the store to see how many listings run at once and which keys were listed. */
@@ -158,5 +163,61 @@ describe("adaptive listing", () => {
     assert.equal(result.listed, keys.length);
     assert.equal(result.copied, keys.length);
     assert.deepEqual(mismatches, []);
+  });
+
+  it("seeds a restarted start with the ranges it first had, whatever prefixes appeared since, and seeds at the default points when the prefixes cannot be listed", async () => {
+    // Prepare: a source with two top-level prefixes, a ledger, and a list queue to seed.
+    const source = bucketName("reseed-src");
+    const ledgerBucket = bucketName("reseed-ledger");
+    const destination = bucketName("reseed-dst");
+    for (const b of [source, ledgerBucket, destination]) await ensureBucket(emulator.s3, b);
+    await putObjects(emulator.s3, source, ["a/1", "b/1"].map(seedObject));
+    const queue = await createQueue(emulator.sqs, bucketName("reseed-list"), {});
+    const c = {
+      s3: emulator.s3,
+      sqs: emulator.sqs,
+      ledger: new S3Ledger(emulator.s3, ledgerBucket),
+      deployment: {
+        stackName: "test",
+        listQueueUrl: queue.url,
+        listDlqUrl: queue.url,
+        copyQueueUrl: queue.url,
+        copyDlqUrl: queue.url,
+        ledgerBucket,
+        sourceBuckets: [],
+        destinationBuckets: [],
+      },
+    };
+    const seeded = async () => {
+      const bodies: string[] = [];
+      for (;;) {
+        const out = await emulator.sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.url, MaxNumberOfMessages: 10 }));
+        if ((out.Messages ?? []).length === 0) return bodies.map((b) => JSON.stringify(parseListBody(b).range)).sort();
+        for (const m of out.Messages ?? []) bodies.push(m.Body ?? "");
+        await emulator.sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queue.url,
+            Entries: (out.Messages ?? []).map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? "" })),
+          }),
+        );
+      }
+    };
+
+    // Act: a start, a prefix that appears, then the start again (a scheduled run's retry).
+    const { spec } = await kickoff(c, { bucket: source, prefix: "" }, { bucket: destination, prefix: "" });
+    const first = await seeded();
+    await putObjects(emulator.s3, source, ["c/1"].map(seedObject));
+    await reseed(c, spec.id);
+    const again = await seedTasks(emulator.s3, jobRefOf(spec), undefined);
+
+    // Assess: the spec holds the points; the retry sent the very same ranges; a fresh start would not have.
+    assert.deepEqual(spec.seedPoints, [...DEFAULT_SPLIT_POINTS, "a/", "b/"]);
+    assert.equal(first.length, spec.ranges);
+    assert.deepEqual(await seeded(), first);
+    assert.equal(again.tasks.length, spec.ranges + 1, "c/ would be a range of its own now");
+
+    // And a source the delimited listing cannot read (here: no such bucket) seeds at the default points.
+    const fallback = await seedTasks(emulator.s3, { ...jobRefOf(spec), source: { bucket: "no-such-bucket-seed", prefix: "" } }, undefined);
+    assert.deepEqual(fallback.seedPoints, [...DEFAULT_SPLIT_POINTS]);
   });
 });

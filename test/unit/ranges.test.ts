@@ -29,7 +29,10 @@ describe("seedSplitPoints", () => {
       prefix: anyKey,
       segments: fc.uniqueArray(segment, { minLength: 1, maxLength: 20 }),
       // Keys under a prefix, not its folder marker (the key `seg/` itself, which closes the range below).
-      rest: fc.array(anyKey.filter((s) => s.length > 0), { minLength: 1, maxLength: 4 }),
+      rest: fc.array(
+        anyKey.filter((s) => s.length > 0),
+        { minLength: 1, maxLength: 4 },
+      ),
     });
 
     // Act / Assess
