@@ -140,7 +140,7 @@ function textOf(xml: string, tag: string, from: number, to: number): string | un
   return text.includes("&") ? unescapeXml(text) : text;
 }
 
-/** A ListObjectsV2 page as listed (keys still URL-encoded), or undefined for an answer this parser does not know. */
+/** A ListObjectsV2 page as the lister reads it: its objects (keys decoded) and the token of the next. */
 export interface LeanListPage {
   readonly objects: readonly ListedObject[];
   readonly nextToken: string | undefined;
