@@ -10,7 +10,7 @@
  */
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { JobOptions } from "../core/jobOptions.ts";
-import type { ListedObject } from "../core/ports.ts";
+import type { ListedObject, ListPage, ListPageRequest } from "../core/ports.ts";
 import { Connections, type LeanHttpOptions, type LeanRequest } from "./leanHttp.ts";
 
 export interface LeanCopyRequest {
@@ -140,12 +140,6 @@ function textOf(xml: string, tag: string, from: number, to: number): string | un
   return text.includes("&") ? unescapeXml(text) : text;
 }
 
-/** A ListObjectsV2 page as the lister reads it: its objects (keys decoded) and the token of the next. */
-export interface LeanListPage {
-  readonly objects: readonly ListedObject[];
-  readonly nextToken: string | undefined;
-}
-
 /**
  * The fields of a ListObjectsV2 result with EncodingType=url that listing reads: each Contents' Key
  * (URL-decoded by `decode`), Size and ETag; IsTruncated and NextContinuationToken. Undefined for
@@ -153,7 +147,7 @@ export interface LeanListPage {
  * goes the SDK's way; a key `decode` rejects throws its error (the caller lists that page the SDK's way too).
  * With EncodingType=url no key text holds `<`, so a tag search cannot land inside one.
  */
-export function parseListPage(xml: string, decode: (encoded: string) => string): LeanListPage | undefined {
+export function parseListPage(xml: string, decode: (encoded: string) => string): ListPage | undefined {
   const root = xml.indexOf("<ListBucketResult");
   if (root < 0) return undefined;
   const objects: ListedObject[] = [];
@@ -180,14 +174,6 @@ export function parseListPage(xml: string, decode: (encoded: string) => string):
   const nextToken = truncated === "true" ? field("NextContinuationToken") : undefined;
   if (truncated === "true" && nextToken === undefined) return undefined;
   return { objects, nextToken };
-}
-
-export interface LeanListRequest {
-  readonly bucket: string;
-  readonly prefix: string;
-  readonly startAfter?: string | undefined;
-  readonly token?: string | undefined;
-  readonly maxKeys: number;
 }
 
 export class LeanS3 {
@@ -229,7 +215,7 @@ export class LeanS3 {
    * would: an endpoint it does not cover, an error of any kind, an answer it does not parse. The
    * caller then lists that page the SDK's way, retries and error mapping included.
    */
-  async listPage(r: LeanListRequest, decode: (encoded: string) => string): Promise<LeanListPage | undefined> {
+  async listPage(r: ListPageRequest, decode: (encoded: string) => string): Promise<ListPage | undefined> {
     try {
       const t = await this.target(r.bucket);
       if (t === undefined) return undefined;

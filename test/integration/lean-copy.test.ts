@@ -14,7 +14,7 @@ import { S3ObjectStore } from "../../lambdas/aws/s3Store.ts";
 import type { JobOptions } from "../../lambdas/core/jobOptions.ts";
 import { classifyError, errorInfo } from "../../lambdas/core/retry.ts";
 import { awkwardKeys } from "../../scripts/lib/seed.ts";
-import { bucketName, seedBuckets, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
+import { bucketName, sdkPathS3Client, seedBuckets, startTestEmulator, type TestEmulator } from "../support/emulator.ts";
 import { type ListeningProxy, listen, readBody, replyS3Error, replyWith, upstreamTo } from "../support/forward.ts";
 
 interface Seen {
@@ -67,9 +67,7 @@ describe("lean CopyObject path", () => {
     ({ source } = await seedBuckets(emulator, "lean", keys));
     proxy = await recordingProxy(emulator.endpoint);
     lean = createS3Client({ endpoint: proxy.endpoint, maxAttempts: 1 });
-    sdk = createS3Client({ endpoint: proxy.endpoint, maxAttempts: 1 });
-    // A counting middleware, as the bench adds: the client must then keep the SDK path.
-    sdk.middlewareStack.add((next) => (args) => next(args), { step: "initialize", name: "testMarker" });
+    sdk = sdkPathS3Client({ endpoint: proxy.endpoint, maxAttempts: 1 });
   });
 
   after(async () => {
