@@ -13,6 +13,7 @@ import { resolveJobOptions } from "../lambdas/core/jobOptions.ts";
 import { DEFAULT_HEAD_CONCURRENCY } from "../lambdas/core/manifestLister.ts";
 import type { JobRef } from "../lambdas/core/messages.ts";
 import { type DeletionPlanEstimate, type JobPlan, type PlanCapacity, planDeletions, planJob } from "../lambdas/core/plan.ts";
+import { S3_SCALING } from "../lambdas/core/s3Scaling.ts";
 import { newJobId } from "../lambdas/core/selection.ts";
 import { EXIT, endpointUrl, jobOptionsFromArgs, parseCommandArgs, positiveInt, runCommand } from "./lib/cli.ts";
 import { MANIFEST_FLAGS, manifestFromArgs } from "./lib/operator.ts";
@@ -38,7 +39,8 @@ const USAGE = `usage: npm run plan -- --source s3://BUCKET[/PREFIX] [--manifest 
   --copy-concurrency N      copies in flight per copy invocation (default ${DEFAULTS.copyConcurrency})
   --list-concurrency N      list function invocations at once (default ${DEFAULTS.listConcurrency})
   --prefixes N              partitioned prefixes S3 spreads the requests over (default ${DEFAULTS.prefixes}, the worst case):
-                            S3 serves 3,500 PUT/COPY/POST/DELETE and 5,500 GET/HEAD requests a second per prefix;
+                            S3 serves 3,500 PUT/COPY/POST/DELETE and 5,500 GET/HEAD requests a second per prefix,
+                            assumed to double for a prefix kept busy 300 s (up to 64 x, the simulator's rule);
                             keys are listed in order, so at most --list-concurrency of them are written at once
   --multipart-threshold SIZE  copy objects above SIZE by parts (default 64MiB; always above 5GiB)
   --part-size SIZE          bytes per part, 5MiB-5GiB (default 64MiB; grown to fit 10,000 parts)
@@ -164,6 +166,11 @@ function report(
     "",
     `Lambda ${formatSeconds(b.lambda)}, S3 writes ${formatSeconds(b["s3-write-rate"])}, S3 reads ${formatSeconds(b["s3-read-rate"])}, ` +
       `listing ${formatSeconds(b.listing)}, largest object ${formatSeconds(b["largest-object"])}`,
+  );
+  row(
+    "",
+    `S3 rates assume a prefix kept busy doubles its partitions every ${S3_SCALING.growAfterSeconds} s, up to ` +
+      `${S3_SCALING.maxPartitions} (AWS gives no timing): ${plan.s3PartitionsAtEnd} per prefix when the writes end`,
   );
   if (plan.usefulConcurrency < capacity.lambdaConcurrency && plan.bottleneck !== "lambda") {
     row("", `more than ${count(plan.usefulConcurrency)} copy invocations at once would only wait (and be billed) on the bottleneck`);

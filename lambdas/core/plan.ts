@@ -14,6 +14,7 @@ import { DEFAULT_BATCH_LIMITS, packSendRequests, SEND_BATCH_MAX_BYTES, SEND_BATC
 import { effectivePartSize, MAX_COPY_OBJECT_BYTES, needsMultipart } from "./copyPlan.ts";
 import { ConfigError } from "./errors.ts";
 import { rampedSeconds, rampedWork } from "./eventSource.ts";
+import { grownPartitions, grownSeconds } from "./s3Scaling.ts";
 
 // ---------------------------------------------------------------- price table
 
@@ -364,6 +365,11 @@ export interface JobPlan {
   readonly usefulConcurrency: number;
   /** Prefixes written at once: the job's prefixes, at most one per list invocation at work. */
   readonly prefixesAtOnce: number;
+  /**
+   * Partitions each prefix written at once has when the job's writes end, by S3's growth rule
+   * (s3Scaling.ts: a busy prefix doubles every 300 s, up to 64): 1 for writes done within 300 s.
+   */
+  readonly s3PartitionsAtEnd: number;
   readonly batchOperations: {
     readonly cost: number;
     readonly jobFee: number;
@@ -479,10 +485,12 @@ export function planJob(input: PlanInput): JobPlan {
   // copies reach one prefix per stretch being listed, not every prefix of the job at once (issue 14's
   // simulations: 1M keys over 16 prefixes took 2.3 x an even spread's time).
   const prefixesAtOnce = Math.max(1, Math.min(capacity.prefixes, listParallelism));
+  // Copies that wait on a prefix keep it busy, so S3 doubles its partitions as the shared rule says (the
+  // simulator's, s3Scaling.ts): a rate-bound job speeds up once it has lasted 300 s.
   const bottlenecks: Record<Bottleneck, number> = {
     lambda: rampedSeconds(runningCopies, copyBusySeconds),
-    "s3-write-rate": writes / (rates.writesPerSecondPerPrefix * prefixesAtOnce),
-    "s3-read-rate": reads / (rates.readsPerSecondPerPrefix * prefixesAtOnce),
+    "s3-write-rate": grownSeconds(rates.writesPerSecondPerPrefix, prefixesAtOnce, writes),
+    "s3-read-rate": grownSeconds(rates.readsPerSecondPerPrefix, prefixesAtOnce, reads),
     listing: rampedSeconds(listParallelism, listBusySeconds),
     "largest-object": largestSeconds,
   };
@@ -491,9 +499,13 @@ export function planJob(input: PlanInput): JobPlan {
     if (seconds > bottlenecks[bottleneck]) bottleneck = name;
   }
   const projectedSeconds = bottlenecks[bottleneck];
+  const s3PartitionsAtEnd = grownPartitions(bottlenecks["s3-write-rate"]);
+  // Copy invocations keep pace with S3 only at the rate its prefixes end at: fewer leave a grown prefix
+  // below the rule's demand, so it grows no more (at one partition this is the rate stage's seconds).
+  const atEndRate = (perPartition: number, seconds: number) => perPartition * prefixesAtOnce * grownPartitions(seconds);
   const othersSeconds = Math.max(
-    bottlenecks["s3-write-rate"],
-    bottlenecks["s3-read-rate"],
+    writes / atEndRate(rates.writesPerSecondPerPrefix, bottlenecks["s3-write-rate"]),
+    reads / atEndRate(rates.readsPerSecondPerPrefix, bottlenecks["s3-read-rate"]),
     bottlenecks.listing,
     bottlenecks["largest-object"],
   );
@@ -565,6 +577,7 @@ export function planJob(input: PlanInput): JobPlan {
     bottlenecks: roundAll(bottlenecks, 3),
     usefulConcurrency,
     prefixesAtOnce,
+    s3PartitionsAtEnd,
     batchOperations: {
       cost: round(jobFee + objectFee + batchCopy),
       jobFee: round(jobFee),

@@ -6,6 +6,7 @@
  */
 
 import { EVENT_SOURCE_SCALING } from "../../lambdas/core/eventSource.ts";
+import { S3_SCALING } from "../../lambdas/core/s3Scaling.ts";
 
 /** A latency distribution: lognormal with this median and spread (sigma of the log), plus a floor. */
 export interface Latency {
@@ -23,10 +24,10 @@ export const S3_MODEL = {
    * Source: "Best practices design patterns: optimizing Amazon S3 performance",
    * https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html (also in config/prices.json).
    * A CopyObject is a write on the destination prefix and a read on the source prefix; a ListObjectsV2 page a
-   * read on the prefix of its first key.
+   * read on the prefix of its first key. The figures are lambdas/core/s3Scaling.ts's, which `plan` uses too.
    */
-  writesPerSecond: 3500,
-  readsPerSecond: 5500,
+  writesPerSecond: S3_SCALING.writesPerSecond,
+  readsPerSecond: S3_SCALING.readsPerSecond,
   /**
    * Each partition's rate is a token bucket that starts EMPTY when the simulation starts (a fresh prefix) and
    * holds at most this many seconds of its rate. Starting empty means no prefix ever accepts more than rate x t
@@ -40,11 +41,11 @@ export const S3_MODEL = {
    * prefix whose demand (requests tried, SlowDowns included) was at least `growDemandFraction` of its capacity
    * in each of `growAfterSeconds` consecutive seconds doubles its partitions, up to `maxPartitions`, and the
    * count starts again. 5 minutes is an assumption, deliberately slow: no job is projected faster than S3
-   * is known to scale.
+   * is known to scale. The rule is lambdas/core/s3Scaling.ts's, which `plan` projects with too.
    */
-  growAfterSeconds: 300,
-  growDemandFraction: 0.8,
-  maxPartitions: 64,
+  growAfterSeconds: S3_SCALING.growAfterSeconds,
+  growDemandFraction: S3_SCALING.growDemandFraction,
+  maxPartitions: S3_SCALING.maxPartitions,
   /**
    * Latencies, assumptions in the range that public measurements of same-region S3 give (tens of ms for small
    * object requests, 100-300 ms for a 1,000-key listing page). CopyObject adds its bytes at `copyBytesPerSecond`
@@ -108,14 +109,15 @@ export const LAMBDA_MODEL = {
   /** From a poller's receive to the handler running, warm. Assumed. */
   invokeOverhead: { medianMs: 15, sigma: 0.4, minMs: 3 } as Latency,
   /**
-   * Client CPU per S3 request on one full vCPU: 0.28 ms per copied object measured for the copy bundle by
-   * `npm run bench` (README, 2026-12-03). Lambda gives a function memory/1,769 MB of a vCPU
-   * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html), so at 1,024 MB a copy costs
-   * 0.28 x 1769/1024 = 0.48 ms of the instance's time, and an instance copies at most ~2,000 objects a second.
+   * Client CPU per S3 request on one full vCPU: 0.24 ms per copied object (0.238 measured for the copy bundle
+   * by `npm run bench -- --cold-start-only`, README, 2026-12-03; 0.28 before the lean path). Lambda gives a
+   * function memory/1,769 MB of a vCPU (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html),
+   * so at 1,024 MB a copy costs 0.24 x 1769/1024 = 0.41 ms of the instance's time, and an instance copies at
+   * most ~2,400 objects a second.
    */
-  cpuMsPerRequest: 0.28,
+  cpuMsPerRequest: 0.24,
   /** A listing page (1,000 keys parsed, decoded, packed into messages): assumed 20 x a copy's CPU. */
-  cpuMsPerListPage: 5.6,
+  cpuMsPerListPage: 4.8,
   fullVcpuMemoryMb: 1769,
 } as const;
 

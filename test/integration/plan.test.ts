@@ -115,6 +115,9 @@ describe("npm run plan", () => {
     const batchOperations = plan.batchOperations as Record<string, number>;
     assert.equal(batchOperations.objectFee, 0.001503);
     assert.match(run.stdout, /^plan {11}s3:\/\/plan-src-[^\n]*, listed \(16 ranges\)\n/);
+    // The S3 rates' seconds say they assume S3's growth rule (lambdas/core/s3Scaling.ts, the simulator's).
+    assert.match(run.stdout, /\n {15}S3 rates assume a prefix kept busy doubles its partitions every 300 s, up to 64 \(/);
+    assert.equal(plan.s3PartitionsAtEnd, 1);
     // Without --delete, nothing of a deletion plan appears.
     assert.deepEqual([plan.deletions, plan.compared, plan.destination], [undefined, undefined, undefined]);
     assert.doesNotMatch(run.stdout, /deletions/);

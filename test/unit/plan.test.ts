@@ -214,6 +214,7 @@ describe("planJob", () => {
     assert.equal(plan.bottleneck, "s3-write-rate");
     assert.equal(plan.prefixesAtOnce, 1);
     close(plan.projectedSeconds, 285.714, 1e-3);
+    assert.equal(plan.s3PartitionsAtEnd, 1); // done within 300 s: S3 has not grown the prefix yet
     // 1,663.29 invocation-seconds ((1e6 x 0.1 s + 20.48 s of bytes + 1,000 x 0.03 s) / 64 + 1,000 x 0.1 s):
     // 247.5 of them in the 9 s ramp to 50, the rest at 50.
     close(plan.bottlenecks.lambda, 9 + (1_663.28875 - 247.5) / 50, 1e-3);
@@ -245,12 +246,30 @@ describe("planJob", () => {
     close(wider.bottlenecks["s3-write-rate"], 1_000_000 / 56_000, 1e-3);
   });
 
+  it("lets S3 double a busy prefix's partitions every 300 s, as the simulator does", () => {
+    // 10M keys at one prefix: 1.05M in the first 300 s at 3,500/s, 2.1M at 7,000, 4.2M at 14,000, the rest at
+    // 28,000/s: 994.6 s, not the 2,857 s of one partition throughout (the simulator: 1,004 s, 8 partitions).
+    const plan = uniformPlan(10_000_000, KiB, { capacity: { lambdaConcurrency: 1_000 } });
+    const grownSeconds = 900 + (10_000_000 - 7_350_000) / 28_000;
+    assert.equal(plan.bottleneck, "s3-write-rate");
+    close(plan.projectedSeconds, grownSeconds, 1e-3);
+    assert.ok(plan.projectedSeconds < 10_000_000 / 3_500);
+    assert.equal(plan.s3PartitionsAtEnd, 8);
+    // Keeping pace with the 28,000 writes a second it ends at takes 47 invocations: 16,632.9 busy seconds
+    // (1e7 x 0.1 s + 204.8 s of bytes + 10,000 x 0.03 s) / 64 + 10,000 x 0.1 s) over 10M / 28,000 s.
+    assert.equal(plan.usefulConcurrency, 47);
+    // The reads (10,001 listing pages) are done long before 300 s.
+    close(plan.bottlenecks["s3-read-rate"], 10_001 / 5_500, 1e-3);
+    // 1M keys (285.7 s, under 300 s) is what one partition gives, as before.
+    close(uniformPlan(1_000_000, KiB, { capacity: { lambdaConcurrency: 1_000 } }).bottlenecks["s3-write-rate"], 1_000_000 / 3_500, 1e-3);
+  });
+
   it("bills rate-bound copy invocations by the event source's ramp, not all of them from the first second", () => {
-    // 10M keys at one prefix: 2,857 s. The ramp to 1,000 takes 199 s (99,997.5 invocation-seconds), then 1,000 wait.
+    // 10M keys at one prefix: 994.6 s. The ramp to 1,000 takes 199 s (99,997.5 invocation-seconds), then 1,000 wait.
     const plan = uniformPlan(10_000_000, KiB, { capacity: { lambdaConcurrency: 1_000 } });
     assert.equal(plan.bottleneck, "s3-write-rate");
     const listBusy = 10_000 * 0.25 + 100 * 0.1; // 10,000 pages, 100 list invocations
-    close(plan.lambdaGbSeconds, 99_997.5 + 1_000 * (10_000_000 / 3_500 - 199) + listBusy, 1e-2);
+    close(plan.lambdaGbSeconds, 99_997.5 + 1_000 * (900 + 2_650_000 / 28_000 - 199) + listBusy, 1e-2);
   });
 
   it("reproduces the original design's ~8 minutes for 1M objects copied one at a time", () => {
@@ -261,22 +280,28 @@ describe("planJob", () => {
     close(plan.projectedSeconds, 39 + (100_150.48 - 3_997.5) / 200, 1e-3);
   });
 
-  it("plans 1,000,000,000 small objects: days at one prefix, under an hour spread wide", () => {
+  it("plans 1,000,000,000 small objects: hours at one prefix, under an hour spread wide", () => {
     const onePrefix = uniformPlan(1_000_000_000, KiB);
     assert.equal(onePrefix.requests.s3.list, 1_000_001);
     assert.equal(onePrefix.costByOperation.s3.copy, 5_000);
     assert.equal(onePrefix.batchOperations.cost, 6_000.25);
-    assert.equal(onePrefix.bottleneck, "s3-write-rate");
-    close(onePrefix.projectedSeconds, 1e9 / 3_500, 1e-3);
+    // S3 grows the prefix to 64 partitions after 1,800 s (66.15M writes by then), then 224,000 writes a second:
+    // 1.7 h. 50 copy invocations need 9.2 h for 1,663,288.75 busy seconds (9 s of ramp, 247.5 of them).
+    close(onePrefix.bottlenecks["s3-write-rate"], 1_800 + (1e9 - 300 * 3_500 * 63) / (64 * 3_500), 1e-3);
+    assert.equal(onePrefix.s3PartitionsAtEnd, 64);
+    assert.equal(onePrefix.bottleneck, "lambda");
+    close(onePrefix.projectedSeconds, 9 + (1_663_288.75 - 247.5) / 50, 1e-3);
     close(onePrefix.bottlenecks.listing, 1 + (1_000_000 * 0.25 + 10_000 * 0.1 - 7.5) / 10, 1e-3);
 
     const wide = uniformPlan(1_000_000_000, KiB, { capacity: { prefixes: 100, lambdaConcurrency: 1_000, listConcurrency: 100 } });
-    close(wide.projectedSeconds, 1e9 / 350_000, 1e-3);
-    close(wide.bottlenecks.listing, 19 + (251_000 - (5 * 19 + 2.5 * 19 * 19)) / 100, 1e-3);
-    assert.equal(wide.usefulConcurrency, 583); // 1,663,288.75 busy seconds over 2,857.1 s
-    const useful = uniformPlan(1_000_000_000, KiB, { capacity: { prefixes: 100, lambdaConcurrency: 600, listConcurrency: 100 } });
-    assert.equal(useful.projectedSeconds, wide.projectedSeconds);
-    assert.ok(useful.cost.lambda < wide.cost.lambda);
+    close(wide.bottlenecks["s3-write-rate"], 900 + (1e9 - 735_000_000) / 2_800_000, 1e-3);
+    assert.equal(wide.bottleneck, "listing");
+    close(wide.projectedSeconds, 19 + (251_000 - (5 * 19 + 2.5 * 19 * 19)) / 100, 1e-3);
+    assert.equal(wide.usefulConcurrency, 661); // 1,663,288.75 busy seconds over 2,519 s of listing
+    // Bound by listing, not by S3's rate, no copy invocation waits: fewer of them cost the same and take as long.
+    const fewer = uniformPlan(1_000_000_000, KiB, { capacity: { prefixes: 100, lambdaConcurrency: 700, listConcurrency: 100 } });
+    assert.equal(fewer.projectedSeconds, wide.projectedSeconds);
+    assert.equal(fewer.cost.lambda, wide.cost.lambda);
   });
 
   it("counts the five requests of every copy by parts and one per part", () => {
