@@ -36,6 +36,8 @@ export interface PipelineConfig {
   readonly listSplitAfterPages?: number | undefined;
   /** Pages a split-off range is expected to hold, at least. @default 20 */
   readonly listSplitPartPages?: number | undefined;
+  /** The i-th range split off becomes receivable after i x this many seconds (LIST_SPLIT_STAGGER_SECONDS, 3; local runs 0). */
+  readonly listSplitStaggerSeconds?: number | undefined;
   readonly copyConcurrency: number;
   readonly copySafetyMs: number;
   /** Parts in flight per object copied by parts. */
@@ -60,6 +62,7 @@ export function configFromEnv(env: Env = process.env): PipelineConfig {
     listSplitParts: integer(env, "LIST_SPLIT_PARTS", 8),
     listSplitAfterPages: integer(env, "LIST_SPLIT_AFTER_PAGES", 3, 1),
     listSplitPartPages: integer(env, "LIST_SPLIT_PART_PAGES", 20, 1),
+    listSplitStaggerSeconds: integer(env, "LIST_SPLIT_STAGGER_SECONDS", 3),
     copyConcurrency: integer(env, "COPY_CONCURRENCY", 64, 1),
     // No try starts with less left than a stalled request takes to be cut off (clients.ts: 5 s to connect,
     // 60 s to answer) plus time to record the batch: a stall late in an invocation then ends as a retried key.
@@ -68,6 +71,7 @@ export function configFromEnv(env: Env = process.env): PipelineConfig {
     copyPolicy: {
       triesPerDelivery: integer(env, "COPY_TRIES_PER_DELIVERY", DEFAULT_COPY_POLICY.triesPerDelivery, 1),
       maxDeliveries: integer(env, "COPY_MAX_DELIVERIES", DEFAULT_COPY_POLICY.maxDeliveries, 1),
+      maxThrottledDeliveries: integer(env, "COPY_MAX_THROTTLED_DELIVERIES", DEFAULT_COPY_POLICY.maxThrottledDeliveries ?? 20, 1),
       backoff: DEFAULT_COPY_POLICY.backoff,
     },
   };

@@ -24,10 +24,21 @@ export interface CopyPolicy {
   readonly triesPerDelivery: number;
   /** Deliveries (re-enqueues) before a key goes to the DLQ. @default 5 */
   readonly maxDeliveries: number;
+  /**
+   * Deliveries before a key whose last try was throttled goes to the DLQ. SlowDown says "later", not
+   * "never": a prefix over its rate for minutes (1,000 invocations on one prefix) must not cost keys.
+   * @default 20
+   */
+  readonly maxThrottledDeliveries?: number;
   readonly backoff: BackoffPolicy;
 }
 
-export const DEFAULT_COPY_POLICY: CopyPolicy = { triesPerDelivery: 4, maxDeliveries: 5, backoff: { baseMs: 100, capMs: 5_000 } };
+export const DEFAULT_COPY_POLICY: CopyPolicy = {
+  triesPerDelivery: 4,
+  maxDeliveries: 5,
+  maxThrottledDeliveries: 20,
+  backoff: { baseMs: 100, capMs: 5_000 },
+};
 
 export interface CopierDeps {
   readonly store: ObjectStore;
@@ -397,7 +408,9 @@ async function settle(task: CopyTask, results: readonly ItemResult[], deps: Copi
     } else if (r.status === "deferred") deferred.push(resumed(item, "resume" in r ? r.resume : undefined));
     else if (r.status === "failed") {
       const resume = "resume" in r ? r.resume : undefined;
-      if (r.errorClass !== "permanent" && attempts < deps.policy.maxDeliveries) retry.push(resumed(item, resume));
+      const { maxDeliveries, maxThrottledDeliveries = 0 } = deps.policy;
+      const limit = r.errorClass === "throttle" ? Math.max(maxDeliveries, maxThrottledDeliveries) : maxDeliveries;
+      if (r.errorClass !== "permanent" && attempts < limit) retry.push(resumed(item, resume));
       else {
         failed.push({ key: item.key, versionId: item.versionId, size: item.size, etag: item.etag, error: r.error, attempts });
         if (resume) abandoned.push({ item, uploadId: resume.uploadId });

@@ -44,6 +44,12 @@ export interface ListerDeps extends ListingDeps {
    * fewer than two such parts stays whole. @default DEFAULT_SPLIT_PART_PAGES
    */
   readonly splitPartPages?: number | undefined;
+  /**
+   * The i-th range split off waits i times this many seconds before it can be received: the first
+   * parts of every range come before the second parts of any, so the list function's concurrency is
+   * shared over a bucket's prefixes instead of going to those that split first. @default 0
+   */
+  readonly splitStaggerSeconds?: number | undefined;
   /** Sync jobs HEAD a destination object whose multipart ETag cannot be compared by listing. */
   readonly heads?: ObjectHeads | undefined;
   /** A finished stretch is recorded at least every this many pages, so no record grows without bound. @default 10 */
@@ -51,6 +57,9 @@ export interface ListerDeps extends ListingDeps {
   /** sync --delete: keys only the destination has, kept per record before the range is handed on. @default EXTRAS_PER_RECORD */
   readonly extrasPerRecord?: number | undefined;
 }
+
+/** SQS's longest DelaySeconds. */
+const MAX_DELAY_SECONDS = 900;
 
 /** Full pages (3,000 keys) after which a fresh range splits, by default. */
 export const DEFAULT_SPLIT_AFTER_PAGES = 3;
@@ -239,7 +248,11 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
         const [, ...others] = splitRange({ startAfter, endAt: range.endAt }, points);
         await deps.sink.send(
           "list",
-          others.map((r) => ({ body: listBody({ job, range: r, hop: 0 }) })),
+          others.map((r, i) => {
+            const body = listBody({ job, range: r, hop: 0 });
+            const stagger = deps.splitStaggerSeconds ?? 0;
+            return stagger > 0 ? { body, delaySeconds: Math.min(MAX_DELAY_SECONDS, (i + 1) * stagger) } : { body };
+          }),
         );
         splits = others.length;
         range = { startAfter: range.startAfter, endAt: points[0] };

@@ -65,6 +65,7 @@ export function createListHandler(deps: ListHandlerDeps): SqsBatchHandler {
               splitParts: config.listSplitParts,
               splitAfterPages: config.listSplitAfterPages,
               splitPartPages: config.listSplitPartPages,
+              splitStaggerSeconds: config.listSplitStaggerSeconds,
             });
             deps.metrics?.addMetric(PipelineMetric.KeysListed, MetricUnit.Count, result.listed);
             logger.info("range listed", { ...at, ...result });

@@ -699,6 +699,49 @@ describe("copy handler", () => {
     });
   });
 
+  describe("throttled keys", () => {
+    const policy = { triesPerDelivery: 2, maxDeliveries: 3, maxThrottledDeliveries: 6, backoff: { baseMs: 1, capMs: 2 } };
+
+    it("gives a throttled key more deliveries than other transient errors before the DLQ", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, handler } = setup(testConfig({ copyPolicy: policy }));
+      s3Mock.on(CopyObjectCommand, { Key: "slow" }).rejects(s3Error("SlowDown", 503));
+      s3Mock.on(CopyObjectCommand, { Key: "bad" }).rejects(s3Error("InternalError", 500));
+      const body = copyBody(copyTask(testJob(), items("slow", "bad"), { attempt: policy.maxDeliveries - 1 }));
+
+      // Act
+      const result = await handler(sqsEvent(sqsRecord(body)), fakeContext());
+
+      // Assess
+      assert.deepEqual(result.batchItemFailures, []);
+      const requeued = sentTo(sqsMock, QUEUE_URLS.copy).map((m) => parseCopyBody(m.body));
+      assert.deepEqual(
+        requeued.map((c) => [c.attempt, c.items.map((i) => i.key)]),
+        [[policy.maxDeliveries, ["slow"]]],
+      );
+      assert.deepEqual(
+        dlqRecords(sqsMock).map((r) => [r.key, r.code]),
+        [["bad", "InternalError"]],
+      );
+    });
+
+    it("parks a key throttled at its last throttled delivery in the copy DLQ", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, handler } = setup(testConfig({ copyPolicy: policy }));
+      s3Mock.on(CopyObjectCommand).rejects(s3Error("SlowDown", 503));
+      const body = copyBody(copyTask(testJob(), items("slow"), { attempt: policy.maxThrottledDeliveries - 1, batchId: "last" }));
+
+      // Act
+      await handler(sqsEvent(sqsRecord(body)), fakeContext());
+
+      // Assess
+      assert.deepEqual(sentTo(sqsMock, QUEUE_URLS.copy), []);
+      assert.deepEqual(dlqRecords(sqsMock), [
+        { type: "copy-failure", key: "slow", attempts: policy.maxThrottledDeliveries, batch: "last", code: "SlowDown", status: 503 },
+      ]);
+    });
+  });
+
   describe("permanent errors and vanished keys", () => {
     it("does not retry AccessDenied and parks the key in the DLQ straight away", async () => {
       // Prepare

@@ -654,6 +654,51 @@ describe("list handler", () => {
       assert.deepEqual(emittedKeys(sqsMock), keys);
     });
 
+    it("staggers the split ranges: the i-th becomes receivable after i x listSplitStaggerSeconds", async () => {
+      // Prepare
+      const config = testConfig({ listPageSize: 4, listSplitParts: 3, listSplitAfterPages: 1, listSplitPartPages: 1 });
+      const { s3Mock, sqsMock, handler } = setup({ ...config, listSplitStaggerSeconds: 4 });
+      s3Mock
+        .on(ListObjectsV2Command)
+        .resolvesOnce(page(["n-0000", "n-0001", "n-0002", "n-0003"], "t1"))
+        .resolves(page(["n-0004"]));
+
+      // Act
+      await handler(sqsEvent(sqsRecord(listBody(listTask(testJob(), { startAfter: "m" })))), fakeContext());
+
+      // Assess
+      assert.deepEqual(
+        sentTo(sqsMock, QUEUE_URLS.list).map((m) => [parseListBody(m.body).range.startAfter, m.delaySeconds]),
+        [
+          ["n-0006", 4],
+          ["n-0012", 8],
+          ["n-0024", 12],
+        ],
+      );
+    });
+
+    it("sends split ranges without a delay when no stagger is set", async () => {
+      // Prepare
+      const { s3Mock, sqsMock, handler } = setup(
+        testConfig({ listPageSize: 4, listSplitParts: 3, listSplitAfterPages: 1, listSplitPartPages: 1 }),
+      );
+      s3Mock
+        .on(ListObjectsV2Command)
+        .resolvesOnce(page(["n-0000", "n-0001", "n-0002", "n-0003"], "t1"))
+        .resolves(page(["n-0004"]));
+
+      // Act
+      await handler(sqsEvent(sqsRecord(listBody(listTask(testJob(), { startAfter: "m" })))), fakeContext());
+
+      // Assess
+      const sent = sentTo(sqsMock, QUEUE_URLS.list);
+      assert.equal(sent.length, 3);
+      assert.deepEqual(
+        sent.map((m) => m.delaySeconds),
+        [undefined, undefined, undefined],
+      );
+    });
+
     it("does not split when splitting is off or the page is not full", async () => {
       // Prepare
       const { s3Mock, sqsMock, handler } = setup(testConfig({ listPageSize: 10, listSplitParts: 8, listSplitAfterPages: 1 }));
