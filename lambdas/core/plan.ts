@@ -14,7 +14,7 @@ import { DEFAULT_BATCH_LIMITS, packSendRequests, SEND_BATCH_MAX_BYTES, SEND_BATC
 import { effectivePartSize, MAX_COPY_OBJECT_BYTES, needsMultipart } from "./copyPlan.ts";
 import { ConfigError } from "./errors.ts";
 import { rampedSeconds, rampedWork } from "./eventSource.ts";
-import { grownPartitions, grownSeconds } from "./s3Scaling.ts";
+import { grownPartitions, grownSeconds, S3_SCALING } from "./s3Scaling.ts";
 
 // ---------------------------------------------------------------- price table
 
@@ -486,11 +486,16 @@ export function planJob(input: PlanInput): JobPlan {
   // simulations: 1M keys over 16 prefixes took 2.3 x an even spread's time).
   const prefixesAtOnce = Math.max(1, Math.min(capacity.prefixes, listParallelism));
   // Copies that wait on a prefix keep it busy, so S3 doubles its partitions as the shared rule says (the
-  // simulator's, s3Scaling.ts): a rate-bound job speeds up once it has lasted 300 s.
+  // simulator's, s3Scaling.ts): a rate-bound job speeds up once it has lasted 300 s. Each prefix holds its
+  // share of the requests and is busy only while they are made; prefixes beyond those written at once
+  // wait their turn, and grow only in their own busy time.
+  const prefixes = Math.max(prefixesAtOnce, capacity.prefixes);
+  const writeBusy = grownSeconds(rates.writesPerSecondPerPrefix, 1, writes / prefixes);
+  const readBusy = grownSeconds(rates.readsPerSecondPerPrefix, 1, reads / prefixes);
   const bottlenecks: Record<Bottleneck, number> = {
     lambda: rampedSeconds(runningCopies, copyBusySeconds),
-    "s3-write-rate": grownSeconds(rates.writesPerSecondPerPrefix, prefixesAtOnce, writes),
-    "s3-read-rate": grownSeconds(rates.readsPerSecondPerPrefix, prefixesAtOnce, reads),
+    "s3-write-rate": (writeBusy * prefixes) / prefixesAtOnce,
+    "s3-read-rate": (readBusy * prefixes) / prefixesAtOnce,
     listing: rampedSeconds(listParallelism, listBusySeconds),
     "largest-object": largestSeconds,
   };
@@ -499,13 +504,21 @@ export function planJob(input: PlanInput): JobPlan {
     if (seconds > bottlenecks[bottleneck]) bottleneck = name;
   }
   const projectedSeconds = bottlenecks[bottleneck];
-  const s3PartitionsAtEnd = grownPartitions(bottlenecks["s3-write-rate"]);
+  // A prefix grows only while the copies ask it for most of its rate: the copy Lambdas' own pace bounds it.
+  const fleetWrites = bottlenecks.lambda > 0 ? writes / bottlenecks.lambda : Number.POSITIVE_INFINITY;
+  let demandCap = 1;
+  while (
+    demandCap < S3_SCALING.maxPartitions &&
+    fleetWrites >= S3_SCALING.growDemandFraction * rates.writesPerSecondPerPrefix * prefixesAtOnce * demandCap
+  )
+    demandCap *= 2;
+  const s3PartitionsAtEnd = Math.min(grownPartitions(writeBusy), demandCap);
   // Copy invocations keep pace with S3 only at the rate its prefixes end at: fewer leave a grown prefix
   // below the rule's demand, so it grows no more (at one partition this is the rate stage's seconds).
-  const atEndRate = (perPartition: number, seconds: number) => perPartition * prefixesAtOnce * grownPartitions(seconds);
+  const atEndRate = (perPartition: number, busy: number) => perPartition * prefixesAtOnce * grownPartitions(busy);
   const othersSeconds = Math.max(
-    writes / atEndRate(rates.writesPerSecondPerPrefix, bottlenecks["s3-write-rate"]),
-    reads / atEndRate(rates.readsPerSecondPerPrefix, bottlenecks["s3-read-rate"]),
+    writes / atEndRate(rates.writesPerSecondPerPrefix, writeBusy),
+    reads / atEndRate(rates.readsPerSecondPerPrefix, readBusy),
     bottlenecks.listing,
     bottlenecks["largest-object"],
   );
