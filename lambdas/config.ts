@@ -45,7 +45,20 @@ export interface PipelineConfig {
   readonly copyPolicy: CopyPolicy;
 }
 
+/** SQS's longest DelaySeconds: the last split-off range must not wait longer. */
+const MAX_DELAY_SECONDS = 900;
+
 export function configFromEnv(env: Env = process.env): PipelineConfig {
+  const config = readConfig(env);
+  const lastDelay = (config.listSplitStaggerSeconds ?? 0) * config.listSplitParts;
+  if (lastDelay > MAX_DELAY_SECONDS)
+    throw new ConfigError(
+      `LIST_SPLIT_STAGGER_SECONDS x LIST_SPLIT_PARTS must be at most ${MAX_DELAY_SECONDS} (SQS's longest delay), got ${lastDelay}`,
+    );
+  return config;
+}
+
+function readConfig(env: Env): PipelineConfig {
   return {
     queues: {
       list: required(env, "LIST_QUEUE_URL"),

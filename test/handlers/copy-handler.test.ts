@@ -725,6 +725,23 @@ describe("copy handler", () => {
       );
     });
 
+    it("keeps COPY_MAX_DELIVERIES for throttled keys when it is the larger", async () => {
+      // Prepare: 3 deliveries for any transient error, 2 for a throttled key: the larger stands.
+      const { s3Mock, sqsMock, handler } = setup(testConfig({ copyPolicy: { ...policy, maxThrottledDeliveries: 2 } }));
+      s3Mock.on(CopyObjectCommand).rejects(s3Error("SlowDown", 503));
+      const body = copyBody(copyTask(testJob(), items("slow"), { attempt: 1 }));
+
+      // Act
+      await handler(sqsEvent(sqsRecord(body)), fakeContext());
+
+      // Assess
+      assert.deepEqual(
+        sentTo(sqsMock, QUEUE_URLS.copy).map((m) => parseCopyBody(m.body).attempt),
+        [2],
+      );
+      assert.deepEqual(dlqRecords(sqsMock), []);
+    });
+
     it("parks a key throttled at its last throttled delivery in the copy DLQ", async () => {
       // Prepare
       const { s3Mock, sqsMock, handler } = setup(testConfig({ copyPolicy: policy }));
