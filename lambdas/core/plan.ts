@@ -367,7 +367,8 @@ export interface JobPlan {
   readonly prefixesAtOnce: number;
   /**
    * Partitions each prefix written at once has when the job's writes end, by S3's growth rule
-   * (s3Scaling.ts: a busy prefix doubles every 300 s, up to 64): 1 for writes done within 300 s.
+   * (s3Scaling.ts: a prefix asked for 80 % of its rate doubles every 300 s, up to 64), as far as the copy
+   * Lambdas' pace asks for it: 1 for writes done within 300 s.
    */
   readonly s3PartitionsAtEnd: number;
   readonly batchOperations: {
