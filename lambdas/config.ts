@@ -6,6 +6,7 @@ import { type BatchLimits, DEFAULT_BATCH_LIMITS } from "./core/batching.ts";
 import { type CopyPolicy, DEFAULT_COPY_POLICY } from "./core/copier.ts";
 import { ConfigError } from "./core/errors.ts";
 import type { QueueName } from "./core/ports.ts";
+import { SQS_MAX_DELAY_SECONDS } from "./core/retry.ts";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -45,15 +46,13 @@ export interface PipelineConfig {
   readonly copyPolicy: CopyPolicy;
 }
 
-/** SQS's longest DelaySeconds: the last split-off range must not wait longer. */
-const MAX_DELAY_SECONDS = 900;
-
 export function configFromEnv(env: Env = process.env): PipelineConfig {
   const config = readConfig(env);
   const lastDelay = (config.listSplitStaggerSeconds ?? 0) * config.listSplitParts;
-  if (lastDelay > MAX_DELAY_SECONDS)
+  // The last split-off range must not wait longer than SQS delays a message.
+  if (lastDelay > SQS_MAX_DELAY_SECONDS)
     throw new ConfigError(
-      `LIST_SPLIT_STAGGER_SECONDS x LIST_SPLIT_PARTS must be at most ${MAX_DELAY_SECONDS} (SQS's longest delay), got ${lastDelay}`,
+      `LIST_SPLIT_STAGGER_SECONDS x LIST_SPLIT_PARTS must be at most ${SQS_MAX_DELAY_SECONDS} (SQS's longest delay), got ${lastDelay}`,
     );
   return config;
 }

@@ -13,6 +13,7 @@ import { compareKeys } from "./keyOrder.ts";
 import { finishBody, type ListTask, listBody } from "./messages.ts";
 import type { BatchRef, Ledger, ListedObject, ListPage, MessageSink, ObjectHeads, ObjectStore } from "./ports.ts";
 import { isPastEnd, type KeyRange, rangeContains, splitPoints, splitRange } from "./ranges.ts";
+import { SQS_MAX_DELAY_SECONDS } from "./retry.ts";
 import { DestinationCursor, partitionIdentical, type SyncDeps } from "./sync.ts";
 
 /** What every kind of listing (key ranges, manifests) needs to emit work and hand itself on. */
@@ -57,9 +58,6 @@ export interface ListerDeps extends ListingDeps {
   /** sync --delete: keys only the destination has, kept per record before the range is handed on. @default EXTRAS_PER_RECORD */
   readonly extrasPerRecord?: number | undefined;
 }
-
-/** SQS's longest DelaySeconds. */
-const MAX_DELAY_SECONDS = 900;
 
 /** Full pages (3,000 keys) after which a fresh range splits, by default. */
 export const DEFAULT_SPLIT_AFTER_PAGES = 3;
@@ -251,7 +249,7 @@ export async function listRange(task: ListTask, deps: ListerDeps): Promise<ListR
           others.map((r, i) => {
             const body = listBody({ job, range: r, hop: 0 });
             const stagger = deps.splitStaggerSeconds ?? 0;
-            return stagger > 0 ? { body, delaySeconds: Math.min(MAX_DELAY_SECONDS, (i + 1) * stagger) } : { body };
+            return stagger > 0 ? { body, delaySeconds: Math.min(SQS_MAX_DELAY_SECONDS, (i + 1) * stagger) } : { body };
           }),
         );
         splits = others.length;

@@ -490,7 +490,7 @@ export function planJob(input: PlanInput): JobPlan {
   // simulator's, s3Scaling.ts): a rate-bound job speeds up once it has lasted 300 s. Each prefix holds its
   // share of the requests and is busy only while they are made; prefixes beyond those written at once
   // wait their turn, and grow only in their own busy time.
-  const prefixes = Math.max(prefixesAtOnce, capacity.prefixes);
+  const prefixes = Math.max(1, capacity.prefixes);
   const writeBusy = grownSeconds(rates.writesPerSecondPerPrefix, 1, writes / prefixes);
   const readBusy = grownSeconds(rates.readsPerSecondPerPrefix, 1, reads / prefixes);
   const bottlenecks: Record<Bottleneck, number> = {

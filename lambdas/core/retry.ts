@@ -119,9 +119,12 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy = DEFAULT_BA
   return Math.floor(random() * ceiling);
 }
 
+/** SQS's longest DelaySeconds (and ChangeMessageVisibility's longest wait we ask for). */
+export const SQS_MAX_DELAY_SECONDS = 900;
+
 /** Delay in whole seconds (SQS DelaySeconds, at most 900) before a re-enqueued batch's next try. */
 export function redeliveryDelaySeconds(attempt: number, random: () => number = Math.random): number {
-  return Math.min(900, Math.ceil(backoffDelay(attempt, { baseMs: 1_000, capMs: 60_000 }, random) / 1000));
+  return Math.min(SQS_MAX_DELAY_SECONDS, Math.ceil(backoffDelay(attempt, { baseMs: 1_000, capMs: 60_000 }, random) / 1000));
 }
 
 /**
@@ -131,7 +134,7 @@ export function redeliveryDelaySeconds(attempt: number, random: () => number = M
  */
 export function recordRetrySeconds(receiveCount: number): number {
   const n = Number.isInteger(receiveCount) && receiveCount > 0 ? receiveCount : 1;
-  return Math.min(900, 60 * 4 ** Math.min(n - 1, 4));
+  return Math.min(SQS_MAX_DELAY_SECONDS, 60 * 4 ** Math.min(n - 1, 4));
 }
 
 /** Retries a call while its error is transient or a throttle: for control-plane calls outside the copy loop. */
